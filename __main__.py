@@ -1,0 +1,5 @@
+"""`python -m sphembed ...` is the `sphembed` command."""
+
+from sphembed.cli import main
+
+raise SystemExit(main())
