@@ -12,9 +12,10 @@ Bases:
 
 Exactness: for f band-limited to l < B, sht(isht(flm)) == flm and isht(sht(f)) == f to float round-off
 (Driscoll-Healy quadrature). Methods: "separable" (FFT over phi, then a Legendre sum over theta per m) and
-"dense" (one matmul against the full [4B^2, L(2L-1)] harmonic matrix). Separable is the default: measured in
-benchmarks/bench_sht.py at 2B = 64, C = 16, batch 16 on the 2-core CPU it is several times faster than dense
-(see README, "Performance"), and its table is [2B, L, 2L-1] instead of [4B^2, L(2L-1)].
+"dense" (one matmul against the full [4B^2, L(2L-1)] harmonic matrix). Separable is the default: measured by
+benchmarks/bench_sht.py at 2B = 64, C = 16, batch 16 on the 2-core CPU, it does 1434 forward / 872 inverse maps/s
+(complex basis) against 55 / 52 for dense, 16-37x faster, and its table is [2B, L, 2L-1] instead of
+[4B^2, L(2L-1)].
 """
 
 import functools
