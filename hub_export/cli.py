@@ -1,0 +1,54 @@
+"""`sphembed export-hub`: write a trained model as a TF-Hub reusable SavedModel.
+
+Models are looked up in EXPORTERS: name -> (dotted function path, description). The function takes
+(checkpoint, out, endpoints=None) and writes the module; adding a model (embedding, pose, synthesis) is one entry.
+TensorFlow is imported only when the command runs.
+"""
+
+import importlib
+
+__all__ = ["EXPORTERS", "register", "run"]
+
+EXPORTERS = {
+    "sphcnn": ("sphembed.hub_export.sphcnn:export_from_checkpoint",
+               "SphericalCNN checkpoint (train-sphcnn's best.keras) -> module returning the dict of bottleneck "
+               "endpoints {block1, block2, ...}; signatures serving_default and classify"),
+    "pose": ("sphembed.pose.serving:export_pose_from_checkpoint",
+             "embedding model (train-embedding's best.keras, or an exported embedding module) -> module whose "
+             "serving_default(image_a, image_b) returns {rotation [b, 3, 3] = R_b R_a^T, euler_zyz [b, 3], score [b]}"),
+    "embedding": ("sphembed.models.train_embedding:export_embedding_from_checkpoint",
+                  "EmbeddingNet (train-embedding's embedding.keras or run directory) -> module images [b, H, W, c] "
+                  "-> {embedding [b, 2b, 2b, C]}"),
+    "synthesis": ("sphembed.synthesis.serving:export_synthesis_from_checkpoint",
+                  "train-synthesis run directory (or its synthesizer.keras) -> module whose serving_default(image, "
+                  "rotation [b, 3, 3]) returns {image}: the object rotated by R; signature embed(image)"),
+}
+
+
+def register(subparsers):
+    models = "; ".join(f"{name}: {text}" for name, (_, text) in EXPORTERS.items())
+    p = subparsers.add_parser("export-hub", help="export a trained model as a TF-Hub reusable SavedModel",
+                              description=__doc__.splitlines()[0] + f" Models: {models}.")
+    p.add_argument("--model", required=True, choices=sorted(EXPORTERS), help="which model the checkpoint holds")
+    p.add_argument("--checkpoint", required=True, help="trained model file (.keras), e.g. RUN_DIR/best.keras")
+    p.add_argument("--out", required=True, help="output directory of the SavedModel (overwritten)")
+    p.add_argument("--endpoints", nargs="*", help="only these outputs (default: all)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    import os
+
+    module_name, func = EXPORTERS[args.model][0].split(":")
+    if not os.path.exists(args.checkpoint):
+        raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
+    getattr(importlib.import_module(module_name), func)(args.checkpoint, args.out, endpoints=args.endpoints)
+    import tensorflow as tf
+
+    # The serving signature's inputs and outputs (modules may take several inputs, e.g. pose and synthesis).
+    signature = tf.saved_model.load(args.out).signatures["serving_default"]
+    inputs = {name: spec.shape.as_list() for name, spec in signature.structured_input_signature[1].items()}
+    print(f"export-hub: wrote {args.model} module to {args.out}; inputs {inputs}")
+    for name, spec in signature.structured_outputs.items():
+        print(f"  {name:<12} {spec.shape.as_list()}")
+    return 0

@@ -1,0 +1,505 @@
+"""Training and evaluating `EmbeddingNet` on spherical-CNN targets (issue 5); the `sphembed train-embedding` and
+`sphembed eval-embedding` commands.
+
+Targets: the spherical-CNN Hub module (`sphembed export-hub --model sphcnn`) applied to the sphere map of the rotated
+mesh of each example, at one named endpoint: T = Phi(S(R M)) [2b, 2b, C]. They are computed once per split and cached
+next to the dataset:
+
+  DATA_DIR/targets/<endpoint>-<key>/<split>.tfrecord   one serialized float32 [2b, 2b, C] tensor per example, in the
+                                                       order of `make_dataset(DATA_DIR, split)` (unshuffled)
+  DATA_DIR/targets/<endpoint>-<key>/<split>.json       {"module", "module_sha256", "endpoint", "manifest_sha256",
+                                                        "count", "shape"}
+
+key = sha256(module files, endpoint, dataset manifest)[:12], so a changed module (any file of the SavedModel), another
+endpoint or a regenerated dataset gets a fresh cache; `targets="on-the-fly"` applies the module in the input pipeline
+instead. Random anisotropic mesh scaling is part of the dataset (`make-data` renders and ray-casts each example from
+the same scaled mesh), so it reaches the images and the targets alike.
+
+A run directory holds the standard files of `sphembed.models.training` (TensorBoard logs, best/last .keras, backup
+for resuming, history.json) plus `embedding.keras` (the final EmbeddingNet) and `embedding_info.json` (endpoint,
+module, sizes, validation metrics).
+
+Evaluation (`evaluate_embedding`): validation area-weighted Huber loss and relative error against the targets, and the
+learned equivariance: for pairs (a, b) of views of one held-out mesh (poses R_a, R_b), the relative error between
+E(I_b) and Lambda_{R_ab} E(I_a), R_ab = R_b R_a^T (spectral rotation; both sides projected to degrees l < b), per
+category, next to the same number for a randomly initialized network and for the targets themselves.
+"""
+
+import hashlib
+import json
+import math
+import os
+
+__all__ = [
+    "module_fingerprint",
+    "split_count",
+    "read_run_info",
+    "cached_targets",
+    "target_dataset",
+    "embedding_dataset",
+    "build_embedding_net",
+    "learning_rate_schedule",
+    "train_embedding",
+    "evaluate_embedding",
+    "load_embedding_model",
+    "export_embedding_from_checkpoint",
+    "add_training_arguments",
+    "preset_from_args",
+    "register",
+    "run",
+    "run_eval",
+]
+
+TARGET_MODES = ("cache", "on-the-fly")
+
+
+def module_fingerprint(path):
+    """sha256 hex digest of a SavedModel directory (every file's relative path and bytes) or of one file.
+
+    Raises:
+      ValueError: if path does not exist.
+    """
+    if not os.path.exists(path):
+        raise ValueError(f"module path {path!r} does not exist")
+    digest = hashlib.sha256()
+    files = [path] if os.path.isfile(path) else sorted(
+        os.path.join(root, name) for root, _, names in os.walk(path) for name in names)
+    for name in files:
+        digest.update(os.path.relpath(name, path).encode() + b"\0")
+        with open(name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest_fingerprint(data_dir):
+    from sphembed.data.records import read_manifest
+
+    return hashlib.sha256(json.dumps(read_manifest(data_dir), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def split_count(data_dir, split):
+    """Number of examples of a split, from the dataset manifest (ValueError for an unknown split)."""
+    from sphembed.data.records import read_manifest
+
+    splits = read_manifest(data_dir)["splits"]
+    if split not in splits:
+        raise ValueError(f"split must be one of {sorted(splits)} for {data_dir!r}, got {split!r}")
+    return int(splits[split]["count"])
+
+
+def _targets_layer(module, endpoint):
+    from sphembed.hub_export import load_targets_layer
+
+    return load_targets_layer(module, endpoint)
+
+
+def _cache_paths(data_dir, split, module, endpoint):
+    module_hash = module_fingerprint(module)
+    manifest_hash = _manifest_fingerprint(data_dir)
+    key = hashlib.sha256(f"{module_hash}\0{endpoint}\0{manifest_hash}".encode()).hexdigest()[:12]
+    folder = os.path.join(data_dir, "targets", f"{endpoint}-{key}")
+    meta = {"module": os.path.abspath(module), "module_sha256": module_hash, "endpoint": endpoint,
+            "manifest_sha256": manifest_hash}
+    return os.path.join(folder, f"{split}.tfrecord"), os.path.join(folder, f"{split}.json"), meta
+
+
+def cached_targets(data_dir, split, module, endpoint, batch_size=64):
+    """Computes (once) and caches the spherical-CNN targets of every example of a split.
+
+    Args:
+      data_dir: dataset directory from `sphembed make-data`.
+      split: "train", "test", ...
+      module: path of the spherical-CNN Hub module (SavedModel directory).
+      endpoint: endpoint name of the module (e.g. "block3").
+      batch_size: examples per module call while computing.
+
+    Returns:
+      (tfrecord_path, meta): meta is the JSON record of the module docstring ("count", "shape" [2b, 2b, C], ...).
+
+    Raises:
+      ValueError: for an unknown endpoint (from the module loader) or an empty split.
+    """
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from sphembed.data.records import make_dataset
+
+    record, meta_path, meta = _cache_paths(data_dir, split, module, endpoint)
+    if os.path.isfile(meta_path) and os.path.isfile(record):
+        with open(meta_path) as fh:
+            cached = json.load(fh)
+        if all(cached.get(k) == v for k, v in meta.items() if k != "module"):
+            return record, cached
+    layer = _targets_layer(module, endpoint)
+    total = split_count(data_dir, split)
+    os.makedirs(os.path.dirname(record), exist_ok=True)
+    count, shape = 0, None
+    with tf.io.TFRecordWriter(record + ".tmp") as writer:
+        batches = make_dataset(data_dir, split, batch_size=batch_size, features=("sphere",))
+        with tqdm(total=total, desc=f"targets {endpoint} ({split})", unit="example") as bar:
+            for batch in batches:
+                targets = layer(batch["sphere"])
+                shape = list(targets.shape[1:])
+                for t in targets:
+                    writer.write(tf.io.serialize_tensor(t).numpy())
+                count += int(targets.shape[0])
+                bar.update(int(targets.shape[0]))
+    if count == 0:
+        os.remove(record + ".tmp")
+        raise ValueError(f"split {split!r} of {data_dir} has no examples")
+    os.replace(record + ".tmp", record)
+    meta.update(count=count, shape=shape)
+    with open(meta_path, "w") as fh:
+        json.dump(meta, fh, indent=2)
+    return record, meta
+
+
+def target_dataset(data_dir, split, module, endpoint):
+    """tf.data.Dataset of cached targets, float32 [2b, 2b, C] per example, in dataset order; and the meta dict."""
+    import tensorflow as tf
+
+    record, meta = cached_targets(data_dir, split, module, endpoint)
+    shape = meta["shape"]
+    ds = tf.data.TFRecordDataset(record).map(
+        lambda s: tf.ensure_shape(tf.io.parse_tensor(s, tf.float32), shape), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds, meta
+
+
+def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=False, seed=0, repeat=False,
+                      targets="cache"):
+    """(image, target) batches: image float32 [batch, H, W, c] in [0, 1], target float32 [batch, 2b, 2b, C].
+
+    Args:
+      data_dir, split, module, endpoint: as in `cached_targets`.
+      batch_size: int, global batch size.
+      shuffle, seed, repeat: shuffling (seeded, reshuffled each epoch) and repetition of the examples.
+      targets: "cache" (computed once, see the module docstring) or "on-the-fly" (module applied per batch).
+
+    Returns:
+      (dataset, target_shape): target_shape is [2b, 2b, C].
+
+    Raises:
+      ValueError: for an unknown `targets` mode.
+    """
+    import tensorflow as tf
+
+    from sphembed.data.records import make_dataset
+
+    if targets not in TARGET_MODES:
+        raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
+    if targets == "on-the-fly":
+        layer = _targets_layer(module, endpoint)
+        ds = make_dataset(data_dir, split, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                          features=("image", "sphere"), repeat=repeat)
+        shape = None
+        for batch in ds.take(1):
+            shape = list(layer(batch["sphere"][:1]).shape[1:])
+        ds = ds.map(lambda ex: (ex["image"], layer(ex["sphere"])))
+        return ds.prefetch(tf.data.AUTOTUNE), shape
+    target_ds, meta = target_dataset(data_dir, split, module, endpoint)
+    images = make_dataset(data_dir, split, features=("image",)).map(lambda ex: ex["image"])
+    # Known cardinality: Keras' progress bar shows the steps of an epoch.
+    ds = tf.data.Dataset.zip((images, target_ds)).apply(tf.data.experimental.assert_cardinality(meta["count"]))
+    if shuffle:
+        ds = ds.shuffle(min(meta["count"], 8192), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), meta["shape"]
+
+
+def _image_shape(data_dir):
+    from sphembed.data.records import read_manifest
+
+    manifest = read_manifest(data_dir)
+    return [manifest["image_size"], manifest["image_size"], manifest["channels"]]
+
+
+def build_embedding_net(image_shape, target_shape, latent_dim, base_filters, max_filters):
+    """EmbeddingNet for images [H, H, c] and targets [2b, 2b, C] (shapes as lists)."""
+    from sphembed.models.embedding_net import EmbeddingNet
+
+    H, W, c = image_shape
+    if H != W:
+        raise ValueError(f"images must be square, got image shape {image_shape}")
+    return EmbeddingNet(H, c, target_shape[0] // 2, target_shape[-1], latent_dim=latent_dim,
+                        base_filters=base_filters, max_filters=max_filters)
+
+
+def learning_rate_schedule(learning_rate, boundaries, decay, steps_per_epoch):
+    """Piecewise-constant rate: learning_rate * decay^i after the i-th boundary epoch (a float when no boundaries)."""
+    from sphembed.models.training import piecewise_schedule
+
+    if not boundaries:
+        return float(learning_rate)
+    values = [learning_rate * decay ** i for i in range(len(boundaries) + 1)]
+    return piecewise_schedule(boundaries, values, steps_per_epoch)
+
+
+def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024, base_filters=64, max_filters=256,
+                    epochs=10, batch_size=32, learning_rate=1e-3, lr_boundaries=(), lr_decay=0.1, targets="cache",
+                    seed=0, strategy="default", train_split="train", val_split="test", verbose=1):
+    """Trains an EmbeddingNet from images to the targets of `target_endpoint`; resumes a killed run in run_dir.
+
+    Args:
+      data_dir: dataset directory (`sphembed make-data`).
+      module: spherical-CNN Hub module directory (`sphembed export-hub --model sphcnn`).
+      run_dir: run directory (see the module docstring).
+      target_endpoint: endpoint name of the module.
+      latent_dim, base_filters, max_filters: EmbeddingNet sizes.
+      epochs, batch_size, learning_rate: Adam on the area-weighted Huber loss (delta = 1), global batch size.
+      lr_boundaries, lr_decay: piecewise-constant learning rate, multiplied by lr_decay at each boundary (epochs).
+      targets: "cache" or "on-the-fly".
+      seed: seed of the weights and the shuffling.
+      strategy: "default", "mirrored" or "multi-worker" (`sphembed.models.training.make_strategy`).
+      train_split, val_split: dataset splits.
+      verbose: Keras verbosity (1: progress bar).
+
+    Returns:
+      (model, info): the trained EmbeddingNet and the dict written to RUN_DIR/embedding_info.json.
+    """
+    import keras
+
+    from sphembed.models.losses import AreaWeightedHuber, RelativeError
+    from sphembed.models.training import fit_and_record, make_strategy
+
+    keras.utils.set_random_seed(seed)
+    strategy = make_strategy(strategy)
+    train_ds, target_shape = embedding_dataset(data_dir, train_split, module, target_endpoint, batch_size,
+                                               shuffle=True, seed=seed, targets=targets)
+    val_ds, _ = embedding_dataset(data_dir, val_split, module, target_endpoint, batch_size, targets=targets)
+    image_shape = _image_shape(data_dir)
+    steps = math.ceil(split_count(data_dir, train_split) / batch_size)
+    with strategy.scope():
+        model = build_embedding_net(image_shape, target_shape, latent_dim, base_filters, max_filters)
+        schedule = learning_rate_schedule(learning_rate, lr_boundaries, lr_decay, steps)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=AreaWeightedHuber(),
+                      metrics=[RelativeError()])
+    history = fit_and_record(model, train_ds, run_dir, epochs, validation_data=val_ds, steps_per_epoch=None,
+                             monitor="val_loss", verbose=verbose)
+    model.save(os.path.join(run_dir, "embedding.keras"))
+    last = history["epochs"][-1] if history["epochs"] else {}
+    info = {"target_endpoint": target_endpoint, "module": os.path.abspath(module),
+            "module_sha256": module_fingerprint(module), "data_dir": os.path.abspath(data_dir),
+            "image_shape": image_shape, "target_shape": list(target_shape), "config": model.get_config(),
+            "epochs": epochs, "train_seconds": history.get("total_seconds"),
+            "val_huber": last.get("val_loss"), "val_relative_error": last.get("val_relative_error")}
+    with open(os.path.join(run_dir, "embedding_info.json"), "w") as fh:
+        json.dump(info, fh, indent=2, default=str)
+    return model, info
+
+
+def load_embedding_model(path):
+    """An EmbeddingNet from a .keras file, or from a run directory (its embedding.keras)."""
+    import keras
+
+    import sphembed.models.embedding_net  # noqa: F401  (registers the classes for deserialization)
+
+    if os.path.isdir(path):
+        path = os.path.join(path, "embedding.keras")
+    if not os.path.isfile(path):
+        raise ValueError(f"no EmbeddingNet at {path!r} (a .keras file or a train-embedding run directory)")
+    return keras.saving.load_model(path, compile=False)
+
+
+def _predict(model, x, batch_size):
+    import numpy as np
+
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+                           for i in range(0, len(x), batch_size)])
+
+
+def _equivariance_errors(maps, rotations, pairs, batch_size):
+    """relative_error(P e_b, Lambda_{R_b R_a^T} e_a) per pair: maps [n, 2b, 2b, C], pairs [P, 2] rows -> [P]."""
+    import numpy as np
+    import tensorflow as tf
+
+    from sphembed.models.grids import bandwidth_of
+    from sphembed.models.losses import relative_error
+    from sphembed.models.rotations import rotate_map
+    from sphembed.models.sht import isht, sht
+
+    B = bandwidth_of(maps, "embeddings")
+    out = []
+    for i in range(0, len(pairs), batch_size):
+        a, b = pairs[i:i + batch_size, 0], pairs[i:i + batch_size, 1]
+        R = np.einsum("nij,nkj->nik", rotations[b], rotations[a]).astype(np.float32)  # R_b R_a^T
+        rotated = rotate_map(tf.constant(maps[a]), R)
+        out.append(relative_error(isht(sht(tf.constant(maps[b])), B), rotated).numpy())
+    return np.concatenate(out)
+
+
+def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_size=32, seed=0, partners=3):
+    """Validation loss / relative error and learned equivariance (module docstring), per category and "all".
+
+    Args:
+      model: trained EmbeddingNet (or any Keras model images -> [batch, 2b, 2b, C]).
+      data_dir, module, endpoint: dataset, spherical-CNN module and endpoint the model was trained on.
+      split: held-out split.
+      batch_size: examples per call.
+      seed: seed of the randomly initialized reference network and of the view pairs.
+      partners: view pairs per view (pairs of views of the same mesh: `sphembed.data.pairs.make_pairs`, "IB").
+
+    Returns:
+      dict {"huber", "relative_error", "pairs", "equivariance": {category: {"trained", "random_init", "targets",
+      "pairs"}}} (equivariance values are mean relative errors; "targets" is the spherical-CNN targets' own error).
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from sphembed.data.pairs import make_pairs
+    from sphembed.models.embedding_net import EmbeddingNet
+    from sphembed.models.losses import area_weighted_huber, relative_error
+    from sphembed.pose.evaluate import load_split
+
+    data = load_split(data_dir, "image", split, batch_size)
+    target_ds, meta = target_dataset(data_dir, split, module, endpoint)
+    targets = np.stack([t.numpy() for t in target_ds])
+    predicted = _predict(model, data["image"], batch_size)
+    if predicted.shape != targets.shape:
+        raise ValueError(f"model output {predicted.shape[1:]} differs from the {endpoint} targets {targets.shape[1:]}")
+    keras.utils.set_random_seed(seed)
+    config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
+    random_net = EmbeddingNet(**config) if isinstance(model, EmbeddingNet) else keras.models.clone_model(model)
+    random_pred = _predict(random_net, data["image"], batch_size)
+    row_of = {int(i): r for r, i in enumerate(data["index"])}
+    pairs = np.asarray(make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed), dtype=np.int64)
+    rows = np.vectorize(row_of.__getitem__, otypes=[np.int64])(pairs).reshape(-1, 2)
+    errors = {name: _equivariance_errors(maps, data["rotation"], rows, batch_size)
+              for name, maps in (("trained", predicted), ("random_init", random_pred), ("targets", targets))}
+    cats = data["category"][rows[:, 0]]
+    per_category = {}
+    for cat in sorted(set(cats)) + ["all"]:
+        mask = np.ones(len(rows), bool) if cat == "all" else cats == cat
+        per_category[str(cat)] = {name: float(err[mask].mean()) for name, err in errors.items()}
+        per_category[str(cat)]["pairs"] = int(mask.sum())
+    huber = float(np.mean(area_weighted_huber(tf.constant(targets), tf.constant(predicted))))
+    rel = float(np.mean(relative_error(targets, predicted)))
+    return {"split": split, "endpoint": endpoint, "examples": int(len(targets)), "huber": huber,
+            "relative_error": rel, "pairs": int(len(rows)), "equivariance": per_category}
+
+
+def add_training_arguments(parser, section):
+    """The flags shared by train-embedding and train-synthesis (paths, schedule, sizes, strategy, seed)."""
+    parser.add_argument("--data", required=True, metavar="DIR", help="dataset directory from make-data")
+    parser.add_argument("--module", required=True, metavar="DIR",
+                        help="spherical-CNN Hub module directory (export-hub --model sphcnn)")
+    parser.add_argument("--run-dir", required=True, metavar="DIR", help="output directory of the run")
+    parser.add_argument("--preset", default="demo",
+                        help=f"preset whose '{section}' section gives the defaults (demo, paper)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (preset)")
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (preset)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="initial Adam learning rate (preset)")
+    parser.add_argument("--lr-boundaries", type=float, nargs="*", default=None, metavar="EPOCH",
+                        help="epochs at which the learning rate is multiplied by --lr-decay (preset)")
+    parser.add_argument("--lr-decay", type=float, default=None, help="learning-rate factor at each boundary (preset)")
+    parser.add_argument("--latent-dim", type=int, default=None, help="size of the 1D bottleneck (preset; paper 1024)")
+    parser.add_argument("--base-filters", type=int, default=None,
+                        help="channels at the highest resolution of encoder and decoder (preset; paper 64)")
+    parser.add_argument("--max-filters", type=int, default=None, help="channel cap (preset; paper 256)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+                        help="tf.distribute strategy: one device, all local GPUs/CPUs, or the TF_CONFIG cluster")
+    parser.add_argument("--seed", type=int, default=None, help="seed of weights and shuffling (preset)")
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity (1: progress bar)")
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "train-embedding", help="train EmbeddingNet (image -> spherical embedding) on spherical-CNN targets",
+        description="Trains the image -> sphere encoder-decoder to regress the spherical-CNN module's features at "
+        "--target-endpoint of each example's rotated mesh (area-weighted Huber loss). Targets are computed once and "
+        "cached under DATA/targets/ (recomputed when the module, endpoint or dataset changes). Writes TensorBoard "
+        "logs, checkpoints, history.json, embedding.keras and embedding_info.json into --run-dir; rerunning the "
+        "same command resumes an interrupted run.")
+    add_training_arguments(p, "embedding")
+    p.add_argument("--target-endpoint", default=None, metavar="NAME",
+                   help="endpoint of the module to regress, e.g. block3 (preset embedding.target_endpoint)")
+    p.add_argument("--targets", choices=TARGET_MODES, default=None,
+                   help="cache: compute the targets once and store them with the dataset; on-the-fly: apply the "
+                   "module in the input pipeline (preset)")
+    p.set_defaults(func=run)
+
+    e = subparsers.add_parser(
+        "eval-embedding", help="validation loss / relative error and learned equivariance of a trained EmbeddingNet",
+        description="On held-out meshes: area-weighted Huber loss and relative error against the targets, and the "
+        "relative error between E(I_b) and the exact rotation of E(I_a) by R_b R_a^T for view pairs of one mesh, "
+        "per category, next to a randomly initialized network and the targets themselves. Writes JSON.")
+    e.add_argument("--model", required=True, metavar="PATH", help="embedding.keras or a train-embedding run directory")
+    e.add_argument("--data", required=True, metavar="DIR", help="dataset directory from make-data")
+    e.add_argument("--module", default=None, metavar="DIR",
+                   help="spherical-CNN Hub module (default: the one in the run's embedding_info.json)")
+    e.add_argument("--target-endpoint", default=None, metavar="NAME",
+                   help="endpoint (default: the one in the run's embedding_info.json)")
+    e.add_argument("--split", default="test", help="held-out split (default test)")
+    e.add_argument("--out", required=True, metavar="FILE", help="output JSON file")
+    e.set_defaults(func=run_eval)
+
+
+def read_run_info(model_path):
+    """RUN/embedding_info.json of a run directory or of a model file inside one ({} when absent)."""
+    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    path = os.path.join(folder, "embedding_info.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def preset_from_args(args, section):
+    """The preset section args.preset/section with every setting that has a non-None flag of the same name replaced."""
+    from sphembed.presets import get_preset
+
+    defaults = get_preset(args.preset, section)
+    return get_preset(args.preset, section, **{key: getattr(args, key, None) for key in defaults})
+
+
+def run(args):
+    cfg = preset_from_args(args, "embedding")
+    if not os.path.isdir(args.data):
+        raise SystemExit(f"train-embedding: --data {args.data!r} is not a directory")
+    _, info = train_embedding(args.data, args.module, args.run_dir, strategy=args.strategy, verbose=args.verbose,
+                              **cfg)
+    print(f"train-embedding: {args.run_dir}/embedding.keras (endpoint {info['target_endpoint']}, "
+          f"val Huber {info['val_huber']:.4g}, val relative error {info['val_relative_error']:.4g})")
+    return 0
+
+
+def run_eval(args):
+    info = read_run_info(args.model)
+    module = args.module or info.get("module")
+    endpoint = args.target_endpoint or info.get("target_endpoint")
+    if not module or not endpoint:
+        raise SystemExit("eval-embedding: give --module and --target-endpoint (no embedding_info.json next to the "
+                         "model)")
+    result = evaluate_embedding(load_embedding_model(args.model), args.data, module, endpoint, split=args.split)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=2)
+    eq = result["equivariance"]["all"]
+    print(f"eval-embedding: Huber {result['huber']:.4g}, relative error {result['relative_error']:.4g}; "
+          f"equivariance error trained {eq['trained']:.4g} vs random init {eq['random_init']:.4g} "
+          f"(targets {eq['targets']:.4g}) -> {args.out}")
+    return 0
+
+
+def export_embedding_from_checkpoint(checkpoint, path, endpoints=None):
+    """Exports a trained EmbeddingNet (.keras file or train-embedding run directory) as a reusable SavedModel.
+
+    The module maps images float32 [batch, H, W, c] in [0, 1] to {"embedding": float32 [batch, 2b, 2b, C]}
+    (`sphembed.hub_export.export_reusable`: `__call__(inputs, training=False)`, serving_default, variables).
+
+    Raises:
+      ValueError: if `endpoints` names anything but "embedding".
+    """
+    import keras
+    import tensorflow as tf
+
+    from sphembed.hub_export import export_reusable
+
+    if endpoints and list(endpoints) != ["embedding"]:
+        raise ValueError(f"the embedding module has the single output 'embedding', got endpoints {list(endpoints)}")
+    net = load_embedding_model(checkpoint)
+    images = keras.Input(net.input_shape[1:], name="image")
+    wrapper = keras.Model(images, {"embedding": net(images)}, name="embedding_module")
+    return export_reusable(path, wrapper, tf.TensorSpec([None, *net.input_shape[1:]], tf.float32))

@@ -1,0 +1,96 @@
+"""Registry of relative-pose methods evaluated by `sphembed eval-pose`.
+
+A method maps two batches of inputs (views a and b of the same pairs) to estimated relative poses
+R_ab = R_b R_a^T, float [batch, 3, 3]. It is built by a factory registered under a name, together with the dataset
+feature it consumes ("image" for image-based methods, "sphere" for the ray-cast sphere maps):
+
+    @register_method("regression", feature="image")
+    def make_regression(model=None, out_bandwidth=None, refine=True):
+        net = ...load model...
+        return lambda images_a, images_b: ...  # [batch, 3, 3]
+
+Factories take `model` (a path or None) and the keyword options the command passes (`out_bandwidth`, `refine`);
+they may ignore options they do not use. Plug-ins: modules listed in METHOD_MODULES (or passed with
+`eval-pose --plugin MODULE`) are imported by `load_method_modules` and register their methods on import.
+Built in: "embedding" (embed both images, align the embeddings) and "oracle-sphere" (align the ground-truth sphere
+maps of the two views: an upper bound for the correlation step, not a learned method).
+This module does not import TensorFlow at import time.
+"""
+
+import importlib
+
+__all__ = ["METHOD_MODULES", "FEATURES", "register_method", "get_method", "available_methods",
+           "load_method_modules"]
+
+# Modules that register more methods when imported (the baselines add theirs here).
+METHOD_MODULES = ("sphembed.models.train_baselines",)
+FEATURES = ("image", "sphere")
+_REGISTRY = {}
+
+
+def register_method(name, feature="image"):
+    """Decorator registering `factory(model=None, **options) -> method` under `name`.
+
+    Raises:
+      ValueError: if the name is taken or the feature is not one of FEATURES.
+    """
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {FEATURES}, got {feature!r}")
+
+    def decorator(factory):
+        if name in _REGISTRY and _REGISTRY[name][0] is not factory:
+            raise ValueError(f"pose method {name!r} is already registered")
+        _REGISTRY[name] = (factory, feature)
+        return factory
+
+    return decorator
+
+
+def load_method_modules(extra=()):
+    """Imports METHOD_MODULES and `extra` module names (plug-ins register their methods on import)."""
+    for module in tuple(METHOD_MODULES) + tuple(extra):
+        importlib.import_module(module)
+
+
+def available_methods():
+    """Sorted names of the registered methods."""
+    return sorted(_REGISTRY)
+
+
+def get_method(name, model=None, **options):
+    """Builds the method `name`: returns (method, feature).
+
+    Raises:
+      ValueError: for an unknown name (listing the registered ones).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown pose method {name!r}; registered: {available_methods()}")
+    factory, feature = _REGISTRY[name]
+    return factory(model=model, **options), feature
+
+
+@register_method("embedding", feature="image")
+def _make_embedding(model=None, out_bandwidth=None, refine=True):
+    """Embedding-based relative pose (the paper's method): R_ab = align(E(I_b), E(I_a))."""
+    if model is None:
+        raise ValueError("method 'embedding' needs --model (a .keras file or a SavedModel / Hub directory)")
+    import tensorflow as tf
+
+    from sphembed.pose.relative import load_model, relative_pose
+
+    net = load_model(model) if isinstance(model, str) else model
+    # One trace per batch shape (estimate_pairs pads the last batch); autograph=False: no data-dependent Python
+    # control flow, and autograph conversion of the pose graph costs seconds.
+    return tf.function(lambda images_a, images_b: relative_pose(images_a, images_b, net, out_bandwidth, refine),
+                       reduce_retracing=True, autograph=False)
+
+
+@register_method("oracle-sphere", feature="sphere")
+def _make_oracle_sphere(model=None, out_bandwidth=None, refine=True):
+    """Aligns the ground-truth sphere maps of the views: R_ab = align(S_b, S_a) (no model)."""
+    import tensorflow as tf
+
+    from sphembed.pose.align import align
+
+    return tf.function(lambda spheres_a, spheres_b: align(spheres_b, spheres_a, out_bandwidth, refine)[0],
+                       reduce_retracing=True, autograph=False)

@@ -1,0 +1,106 @@
+"""align: recovery of a known rotation (grid and refined), top_k on symmetric maps, batch = per pair."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.spatial.transform import Rotation
+
+from sphere_testing import grid_map, random_flm, random_rotations
+from sphembed.models.rotations import geodesic_angle, matrix_to_euler, rotate_map
+from sphembed.pose.align import align
+from sphembed.pose.correlation import correlation_at, correlation_coefficients
+
+B, C = 8, 4
+
+
+def _rotated_pair(rng, batch, flm=None):
+    flm = random_flm(rng, B, (batch, C)) if flm is None else flm
+    f = grid_map(flm, B).astype(np.float32)
+    R0 = random_rotations(rng, batch).astype(np.float32)
+    return rotate_map(f, R0).numpy(), f, R0
+
+
+def _error_deg(R, R0):
+    return np.degrees(geodesic_angle(tf.cast(R, tf.float64), tf.cast(R0, tf.float64)).numpy())
+
+
+@pytest.mark.parametrize("Bp", [8, 12])
+def test_align_recovers_rotation_on_grid_random(rng, Bp):
+    g, f, R0 = _rotated_pair(rng, 4)
+    R, _ = align(g, f, out_bandwidth=Bp, refine=False)
+    # Grid resolution: the nearest grid point differs by <= pi/(2B') in alpha and gamma and pi/(4B') in beta, and
+    # the geodesic error of an Euler perturbation is at most the sum of the three angle errors: 5 pi/(4B').
+    assert np.all(_error_deg(R, R0) <= np.degrees(5 * np.pi / (4 * Bp)))
+
+
+def test_align_refined_recovers_rotation_random(rng):
+    g, f, R0 = _rotated_pair(rng, 4)
+    R, score = align(g, f, out_bandwidth=8, refine=True)
+    assert R.shape == (4, 3, 3) and score.shape == (4,)
+    # float32: measured errors <= 0.03 deg (round-off of the float32 rotated maps); the issue asks for 0.5 deg.
+    assert np.all(_error_deg(R, R0) < 0.5)
+    _, grid_score = align(g, f, out_bandwidth=8, refine=False)
+    assert np.all(score.numpy() >= grid_score.numpy())
+
+
+@pytest.mark.parametrize("beta", [1e-4, 0.002, 0.02, np.pi - 0.002, np.pi - 0.02])
+def test_align_refined_near_euler_singularity(rng, beta):
+    # At beta = 0, pi only alpha +/- gamma is defined and Newton on Euler angles crawls; refinement switches frames
+    # there. Without the switch these cases measured errors up to 1.27 deg; with it <= 0.003 deg.
+    n = 6
+    f = grid_map(random_flm(rng, B, (n, C)), B).astype(np.float32)
+    abg = np.stack([rng.uniform(-np.pi, np.pi, n), np.full(n, beta), rng.uniform(-np.pi, np.pi, n)], axis=-1)
+    R0 = Rotation.from_euler("ZYZ", abg).as_matrix().astype(np.float32)
+    R, _ = align(rotate_map(f, R0).numpy(), f, out_bandwidth=32)
+    assert np.all(_error_deg(R, R0) < 0.5)
+
+
+def test_align_scores_are_exact_correlation(rng):
+    g, f, _ = _rotated_pair(rng, 2)
+    R, score = align(g, f, refine=True)
+    abg = matrix_to_euler(tf.cast(R, tf.float64))
+    want = correlation_at(correlation_coefficients(g.astype(np.float64), f.astype(np.float64)), *abg).numpy()
+    np.testing.assert_allclose(score.numpy(), want, rtol=1e-4)
+
+
+def test_align_identity_preset(rng):
+    f = grid_map(random_flm(rng, B, (1, C)), B).astype(np.float32)
+    R, _ = align(f, f)
+    np.testing.assert_allclose(R.numpy()[0], np.eye(3), atol=1e-4)
+
+
+def test_align_batch_equals_per_pair(rng):
+    g, f, _ = _rotated_pair(rng, 3)
+    R, score = align(g, f, out_bandwidth=10)
+    for i in range(3):
+        Ri, si = align(g[i:i + 1], f[i:i + 1], out_bandwidth=10)
+        np.testing.assert_allclose(Ri.numpy()[0], R.numpy()[i], atol=1e-4)
+        np.testing.assert_allclose(si.numpy()[0], score.numpy()[i], rtol=1e-5)
+
+
+def test_align_top_k_finds_both_peaks_of_symmetric_map(rng):
+    # A map with only even orders m is invariant under Rz(pi): Lambda_{R0} f and Lambda_{R0 Rz(pi)} f coincide,
+    # so C has two equal maxima 180 degrees apart.
+    flm = random_flm(rng, B, (2, C))
+    flm[..., np.arange(-(B - 1), B) % 2 == 1] = 0
+    g, f, R0 = _rotated_pair(rng, 2, flm)
+    R, score = align(g, f, out_bandwidth=8, top_k=3, min_separation_deg=60.0)
+    assert R.shape == (2, 3, 3, 3) and score.shape == (2, 3)
+    twin = R0 @ Rotation.from_euler("z", np.pi).as_matrix().astype(np.float32)
+    for i in range(2):
+        err = np.stack([_error_deg(R[i, :2], np.broadcast_to(t, (2, 3, 3))) for t in (R0[i], twin[i])])
+        assert np.all(err.min(axis=1) < 0.5) and np.all(err.min(axis=0) < 0.5)  # the two best are R0 and its twin
+        assert np.all(np.diff(score[i].numpy()) <= 1e-3 * score[i, 0].numpy())
+        assert score[i, 2] < 0.9 * score[i, 0]  # the third is a genuinely lower peak
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"top_k": 0}, "top_k must be a positive integer"),
+    ({"min_separation_deg": 0.0}, r"min_separation_deg must be in \(0, 180\]"),
+    ({"refine_steps": -1}, "refine_steps must be a non-negative integer"),
+    ({"out_bandwidth": 3}, "out_bandwidth=3 must be >= the input bandwidth 4"),
+])
+def test_align_bad_options(kwargs, match):
+    f = np.zeros((1, 8, 8, 1), np.float32)
+    with pytest.raises(ValueError, match=match):
+        align(f, f, **kwargs)
