@@ -15,7 +15,7 @@ import numpy as np
 
 from sphembed.pose.metrics import THRESHOLDS_DEG
 
-__all__ = ["RECORD_FIELDS", "KINDS", "markdown_table", "write_csv", "write_json", "plot_error_histograms",
+__all__ = ["RECORD_FIELDS", "KINDS", "table_rows", "markdown_table", "write_csv", "write_json", "plot_error_histograms",
            "write_report"]
 
 KINDS = ("IB", "CB")
@@ -34,12 +34,12 @@ def _groups(records):
                                                                       for r in records)]
 
 
-def markdown_table(records):
-    """The Table-2 layout as a markdown string (empty cells where a method lacks a group)."""
+def table_rows(records):
+    """The Table-2 layout as (column names, rows of str cells); empty cells where a method lacks a group."""
     groups = _groups(records)
     cell = {(r["method"], r["category"], r["kind"], r["dataset"]): r for r in records}
     head = ["method", "category"] + [f"{k} {d} {s.replace('median', 'med err')}" for k, d in groups for s in STATS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for method in _ordered([r["method"] for r in records]):
         cats = _ordered([r["category"] for r in records if r["method"] == method])
         cats = [c for c in cats if c != "all"] + (["all"] if "all" in cats else [])
@@ -48,8 +48,15 @@ def markdown_table(records):
             for k, d in groups:
                 r = cell.get((method, cat, k, d))
                 row += [f"{r[s]:.2f}" if r and np.isfinite(r[s]) else "" for s in STATS]
-            lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+            rows.append(row)
+    return head, rows
+
+
+def markdown_table(records):
+    """The Table-2 layout as a markdown string (see `table_rows`)."""
+    from sphembed.report import markdown_table as render
+
+    return render(*table_rows(records))
 
 
 def write_csv(records, path):

@@ -1,0 +1,168 @@
+"""The report of a `sphembed demo` run directory: RUN/report.md and RUN/report.html (`sphembed report`).
+
+Reads what the demo stages wrote (stages/*.json timings, sphcnn/report.json, embedding/eval.json,
+pose/pose_results.json + pose_errors.png, synthesis/report/ and synthesis/views/) and makes one new figure,
+aligned_views.png: for one held-out instance-based 3DOF pair per category, view a, view b, and the mesh of view a
+re-rendered in the pose R_est R_a the embedding method estimates (it should look like view b). Re-rendering runs in
+a spawned TF-free worker (`sphembed.data.render.worker_pool`).
+"""
+
+import json
+import os
+
+import numpy as np
+
+from sphembed.report import write_report
+
+__all__ = ["aligned_views", "write_demo_report"]
+
+
+def _load(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test", seed=0):
+    """Writes the aligned-views figure (rows: view a | view b | view a's mesh in the estimated pose); returns
+    the per-row geodesic errors in degrees."""
+    from sphembed.data.build import mesh_views
+    from sphembed.data.records import read_manifest
+    from sphembed.data.render import worker_pool
+    from sphembed.pose.evaluate import estimate_pairs, load_pairs, load_split
+    from sphembed.pose.methods import get_method
+    from sphembed.pose.metrics import pose_errors_deg
+    from sphembed.synthesis.visualize import image_grid, save_png
+
+    manifest = read_manifest(data_dir)
+    data = load_split(data_dir, "image", split)
+    row_of = {int(i): r for r, i in enumerate(data["index"])}
+    pairs = load_pairs(data_dir, "IB", split, manifest["config"]["pair_partners"], seed)
+    firsts = {}
+    for a, b in pairs:  # the first pair of every category
+        firsts.setdefault(data["category"][row_of[int(a)]], (row_of[int(a)], row_of[int(b)], int(a)))
+    rows = np.array([v[:2] for v in firsts.values()], np.int64)
+    method, _ = get_method("embedding", model=embedding_run, out_bandwidth=out_bandwidth)
+    R_hat = estimate_pairs(method, data["image"], rows, batch_size=len(rows), desc="aligned views")
+    R_a, R_b = data["rotation"][rows[:, 0]], data["rotation"][rows[:, 1]]
+    meshes = manifest["splits"][split]["meshes"]
+    views = manifest["views_per_mesh"]
+    tasks = [{"spec": meshes[index // views]["source"], "rotations": (R @ Ra)[None], "scales": np.ones((1, 3)),
+              "image_size": manifest["image_size"], "color": manifest["color"],
+              "sphere_bandwidth": manifest["sphere_bandwidth"], "sphere": False}
+             for (_, _, index), R, Ra in zip(firsts.values(), R_hat, R_a.astype(np.float64))]
+    with worker_pool(1) as pool:
+        rendered = np.stack([r["image"][0] for r in pool.map(mesh_views, tasks)])
+    rendered = rendered.reshape(data["image"][rows[:, 0]].shape).astype(np.float32) / 255.0  # uint8 -> [0, 1]
+    save_png(image_grid(np.stack([data["image"][rows[:, 0]], data["image"][rows[:, 1]], rendered], axis=1)), out_png)
+    return dict(zip(firsts, pose_errors_deg(R_hat, R_a, R_b).tolist()))
+
+
+def _pose_blocks(run_dir, pose):
+    from sphembed.pose.tables import table_rows
+
+    records = pose["records"] if isinstance(pose, dict) else pose
+    overall = [r for r in records if r["category"] == "all"]
+    blocks = [("h", 2, "Relative pose (the paper's Table 2)"),
+              ("p", "Held-out meshes; median geodesic error (degrees) and accuracy (%) within 15 and 30 degrees, for "
+                    "instance-based (IB: two views of one mesh) and category-based (CB: two meshes of one category) "
+                    "pairs with 2DOF (azimuth + elevation) and 3DOF (any rotation) poses. Chance: a random 3DOF "
+                    "rotation is ~126 degrees off in median."),
+              ("table", *table_rows(overall)),
+              ("h", 3, "Per category"), ("table", *table_rows(records))]
+    if os.path.isfile(os.path.join(run_dir, "pose", "pose_errors.png")):
+        blocks.append(("img", "pose/pose_errors.png", "Error histograms per method, pair kind and rotation regime"))
+    return blocks
+
+
+def _sphcnn_blocks(rep):
+    eq = rep["equivariance_relative_error"]
+    return [("h", 2, "Spherical CNN (target module)"),
+            ("p", f"Classification accuracy on rotated sphere maps: train {100 * rep['train_accuracy_rotated']:.1f}%, "
+                  f"test {100 * rep['test_accuracy_rotated']:.1f}% ({len(rep['categories'])} categories); "
+                  f"{rep['parameters']:,} parameters, {rep['seconds_per_epoch']:.1f} s per epoch."),
+            ("p", "Measured equivariance (relative error of rotating the input vs rotating the output, random SO(3) "
+                  "rotations of band-limited inputs; logits: invariance):"),
+            ("table", ["output", "relative error"], [[k, float(v)] for k, v in eq.items()])]
+
+
+def _embedding_blocks(ev):
+    names = ("trained", "random_init", "targets")
+    rows = [[cat] + [float(v[n]) for n in names] + [v["pairs"]] for cat, v in ev["equivariance"].items()]
+    return [("h", 2, "Embedding network"),
+            ("p", f"Endpoint {ev['endpoint']}, held-out {ev['split']} split ({ev['examples']} views): area-weighted "
+                  f"Huber loss {ev['huber']:.4g}, relative error {ev['relative_error']:.4g}."),
+            ("p", "Learned equivariance: relative error between E(view b) and E(view a) rotated by R_b R_a^T for two "
+                  "views of one held-out mesh; the trained network next to a randomly initialized one and the "
+                  "spherical-CNN targets themselves."),
+            ("table", ["category", "trained", "random init", "targets", "pairs"], rows)]
+
+
+def _synthesis_blocks(run_dir, ev):
+    blocks = [("h", 2, "Novel-view synthesis")]
+    if ev:
+        rows = [[name] + [float(m[k]) for k in ("psnr", "ssim", "iou")] + [m["pairs"]]
+                for name, m in ev["per_category"]["all"].items()]
+        blocks += [("p", "Held-out view pairs of one mesh: the synthesized view G(Lambda_R E(I_a)) vs the rendered "
+                         "I_b, next to returning the input view (baseline). Per-category and per-angle tables: "
+                         "synthesis/report/synthesis_report.md."),
+                   ("table", ["method", "PSNR (dB)", "SSIM", "silhouette IoU", "pairs"], rows)]
+    images = os.path.join(run_dir, "synthesis", "report", "images")
+    for name in sorted(os.listdir(images)) if os.path.isdir(images) else []:
+        caption = ("Turntable: input view, then the object turned about the vertical axis in 45-degree steps"
+                   if name.startswith("turntable") else
+                   f"{name[9:-4]}: input view | rendered target view | synthesized view | synthesized from the "
+                   "spherical-CNN target")
+        blocks.append(("img", f"synthesis/report/images/{name}", caption))
+    if os.path.isfile(os.path.join(run_dir, "synthesis", "views", "grid.png")):
+        blocks.append(("img", "synthesis/views/grid.png", "`sphembed synthesize`: input view and novel views "
+                                                          "(animations: synthesis/views/turntable.gif, tumble.gif)"))
+    return blocks
+
+
+def _timing_blocks(run_dir):
+    rows = []
+    folder = os.path.join(run_dir, "stages")
+    for name in sorted(os.listdir(folder), key=lambda n: os.path.getmtime(os.path.join(folder, n))):
+        if name.endswith(".json"):
+            m = _load(os.path.join(folder, name))
+            rows.append([name[:-5], round(m["seconds"], 1), m.get("finished", "")])
+    total = sum(r[1] for r in rows)
+    return [("h", 2, "Timings"), ("p", f"Wall-clock seconds per stage (total {total:.0f} s = {total / 60:.1f} min; "
+                                       "each stage's commands are in stages/<stage>.json)."),
+            ("table", ["stage", "seconds", "finished"], rows)]
+
+
+def write_demo_report(run_dir, preset="demo"):
+    """Writes RUN/report.md and RUN/report.html from a demo run directory; returns the Markdown path.
+
+    Raises:
+      ValueError: if the run directory lacks the pose results (run `sphembed demo` first).
+    """
+    from sphembed.presets import get_preset
+
+    pose = _load(os.path.join(run_dir, "pose", "pose_results.json"))
+    if pose is None:
+        raise ValueError(f"{run_dir} has no pose/pose_results.json: run `sphembed demo --out {run_dir}` first")
+    blocks = [("h", 1, "sphembed demo report"),
+              ("p", f"Preset {preset!r}. Spherical CNN trained on the 3DOF dataset's sphere maps; embedding, "
+                    "regression and KeypointNet trained on its 3DOF views; all evaluated on held-out meshes of the "
+                    "3DOF and 2DOF datasets (data/*/manifest.json).")]
+    blocks += _pose_blocks(run_dir, pose)
+    d3, emb = os.path.join(run_dir, "data", "3dof"), os.path.join(run_dir, "embedding")
+    errors = aligned_views(d3, emb, os.path.join(run_dir, "aligned_views.png"),
+                           get_preset(preset, "pose")["out_bandwidth"])
+    blocks += [("h", 3, "Aligned views"),
+               ("img", "aligned_views.png", "One held-out 3DOF pair per category: view a | view b | view a's mesh "
+                "re-rendered in the pose the embedding method estimates (matches view b when the estimate is right)"),
+               ("table", ["category", "error (degrees)"], [[c, e] for c, e in errors.items()])]
+    sphcnn = _load(os.path.join(run_dir, "sphcnn", "report.json"))
+    if sphcnn:
+        blocks += _sphcnn_blocks(sphcnn)
+    ev = _load(os.path.join(emb, "eval.json"))
+    if ev:
+        blocks += _embedding_blocks(ev)
+    blocks += _synthesis_blocks(run_dir, _load(os.path.join(run_dir, "synthesis", "report", "synthesis_eval.json")))
+    blocks += _timing_blocks(run_dir)
+    return write_report(blocks, run_dir, title="sphembed demo report")
