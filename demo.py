@@ -4,6 +4,7 @@ Stages (run directory OUT, default runs/demo):
   data-3dof, data-2dof   make-data: the same meshes in uniform SO(3) poses and in azimuth + elevation poses
   sphcnn, sphcnn-hub     train-sphcnn on the 3DOF sphere maps; export-hub --model sphcnn (the target module)
   embedding              train-embedding on the module's targets; eval-embedding (learned equivariance)
+  pose-hub               export-hub --model pose: OUT/pose_module, a SavedModel (image_a, image_b) -> R_ab
   regression, keypointnet  the baselines, trained on the 3DOF data
   pose                   eval-pose: all methods, IB/CB pairs, 2DOF/3DOF (the paper's Table 2)
   synthesis              train-synthesis, eval-synthesis, synthesize (novel views)
@@ -25,8 +26,11 @@ import time
 __all__ = ["demo_stages", "run_demo", "register"]
 
 
-def demo_stages(out, preset="demo", data=None, workers=None):
-    """The demo's stages as [(name, [argv, ...], [stages it reads from])]; argv lists are `sphembed` arguments."""
+def demo_stages(out, preset="demo", data=None, workers=None, orientation=()):
+    """The demo's stages as [(name, [argv, ...], [stages it reads from])]; argv lists are `sphembed` arguments.
+
+    orientation: make-data flags naming the mesh files' axes, e.g. ("--up", "z") for ModelNet40.
+    """
     if preset != "demo" and data is None:
         raise ValueError(f"preset {preset!r} needs --data: a ModelNet40 or ShapeNetCore folder")
     if data is not None and not os.path.isdir(data):
@@ -34,8 +38,7 @@ def demo_stages(out, preset="demo", data=None, workers=None):
     p = lambda *parts: os.path.join(out, *parts)  # noqa: E731
     source = os.path.abspath(data) if data else "procedural"
     make = ["make-data", "--preset", preset, "--source", source]
-    if workers:
-        make += ["--workers", str(workers)]
+    make += list(orientation) + (["--workers", str(workers)] if workers else [])
     d3, d2, hub = p("data", "3dof"), p("data", "2dof"), p("sphcnn", "hub")
     pre = ["--preset", preset]
     return [
@@ -47,6 +50,8 @@ def demo_stages(out, preset="demo", data=None, workers=None):
         ("embedding", [["train-embedding", "--data", d3, "--module", hub, "--run-dir", p("embedding")] + pre,
                        ["eval-embedding", "--model", p("embedding"), "--data", d3, "--out",
                         p("embedding", "eval.json")]], ["data-3dof", "sphcnn-hub"]),
+        ("pose-hub", [["export-hub", "--model", "pose", "--checkpoint", p("embedding", "embedding.keras"), "--out",
+                       p("pose_module")]], ["embedding"]),
         ("regression", [["train-regression", "--data", d3, "--run-dir", p("regression")] + pre], ["data-3dof"]),
         ("keypointnet", [["train-keypointnet", "--data", d3, "--run-dir", p("keypointnet")] + pre], ["data-3dof"]),
         ("pose", [["eval-pose", "--data", f"2DOF={d2}", "--data", f"3DOF={d3}", "--method", "embedding",
@@ -77,7 +82,7 @@ def _read_marker(out, name):
         return None
 
 
-def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), until=None):
+def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), until=None, orientation=()):
     """Runs the demo stages in order, skipping those already done with the same commands.
 
     Args:
@@ -87,6 +92,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
       workers: make-data worker processes (None: one per CPU).
       force: stage names to re-run even when done.
       until: stop after this stage (None: all).
+      orientation: make-data flags for the mesh files' axes, e.g. ("--up", "z").
 
     Returns:
       {stage: {"seconds", "skipped", "commands"}}.
@@ -94,7 +100,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
     Raises:
       ValueError: bad arguments; RuntimeError naming the stage and command when a stage fails.
     """
-    stages = demo_stages(out, preset, data, workers)
+    stages = demo_stages(out, preset, data, workers, orientation)
     names = [name for name, _, _ in stages]
     unknown = sorted(set(force) - set(names) | ({until} - set(names) - {None}))
     if unknown:
@@ -102,6 +108,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
     os.makedirs(os.path.join(out, "stages"), exist_ok=True)
     verbose = "1" if sys.stdout.isatty() else "2"  # Keras progress bars on a terminal, one line per epoch in logs
     rerun, timings = set(force), {}
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ}  # TensorFlow's C++ start-up chatter off unless asked for
     for i, (name, commands, reads) in enumerate(stages, 1):
         marker = _read_marker(out, name)
         if marker is not None and marker.get("commands") == commands and not rerun & set(reads) and name not in rerun:
@@ -115,7 +122,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
             for argv in commands:
                 shown = argv + (["--verbose", verbose] if argv[0] in _VERBOSE else [])
                 print(f"[{i}/{len(stages)}] {name}: sphembed {' '.join(shown)}", flush=True)
-                code = subprocess.call([sys.executable, "-m", "sphembed"] + shown)
+                code = subprocess.call([sys.executable, "-m", "sphembed"] + shown, env=env)
                 if code:
                     raise RuntimeError(f"demo stage {name!r} failed (exit code {code}): sphembed {' '.join(shown)}")
             record = {"commands": commands, "seconds": time.perf_counter() - start,
@@ -131,7 +138,9 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
 
 def _run(args):
     try:
-        timings = run_demo(args.out, args.preset, args.data, args.workers, tuple(args.force or ()), args.until)
+        orientation = [x for flag in ("up", "front") if getattr(args, flag) for x in (f"--{flag}", getattr(args, flag))]
+        timings = run_demo(args.out, args.preset, args.data, args.workers, tuple(args.force or ()), args.until,
+                           orientation)
     except (ValueError, RuntimeError) as err:
         raise SystemExit(f"demo: {err}")
     total = sum(t["seconds"] for t in timings.values() if not t["skipped"])
@@ -167,6 +176,9 @@ def register(subparsers):
     p.add_argument("--out", default=os.path.join("runs", "demo"), metavar="DIR",
                    help="run directory (default runs/demo)")
     p.add_argument("--workers", type=int, default=None, help="make-data worker processes (default: one per CPU)")
+    for flag, note in (("up", "z for ModelNet40"), ("front", "default z; -y for --up z")):
+        p.add_argument(f"--{flag}", default=None, choices=("x", "y", "z", "-x", "-y", "-z"),
+                       help=f"the mesh files' {flag} axis, passed to make-data ({note})")
     p.add_argument("--force", nargs="*", metavar="STAGE",
                    help="re-run these stages (and the ones that read them) even when done")
     p.add_argument("--until", default=None, metavar="STAGE", help="stop after this stage")

@@ -55,7 +55,8 @@ def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test",
     with worker_pool(1) as pool:
         rendered = np.stack([r["image"][0] for r in pool.map(mesh_views, tasks)])
     rendered = rendered.reshape(data["image"][rows[:, 0]].shape).astype(np.float32) / 255.0  # uint8 -> [0, 1]
-    save_png(image_grid(np.stack([data["image"][rows[:, 0]], data["image"][rows[:, 1]], rendered], axis=1)), out_png)
+    grid = image_grid(np.stack([data["image"][rows[:, 0]], data["image"][rows[:, 1]], rendered], axis=1))
+    save_png(grid.repeat(2, axis=0).repeat(2, axis=1), out_png)  # twice the size, for reading
     return dict(zip(firsts, pose_errors_deg(R_hat, R_a, R_b).tolist()))
 
 

@@ -7,19 +7,10 @@ Public names are imported lazily from their modules so that `sphembed --help` do
   targets:  HubTargets, load_targets_layer, list_endpoints
 """
 
-import importlib
+from sphembed.lazy_exports import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "reusable": ("export_reusable", "load_module", "module_specs"),
     "sphcnn": ("export_sphcnn", "export_from_checkpoint"),
     "targets": ("HubTargets", "load_targets_layer", "list_endpoints"),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

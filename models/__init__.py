@@ -7,22 +7,27 @@ used in worker processes that must not import TensorFlow):
   sht:       sht, isht, complex_to_real, real_to_complex
   wigner:    wigner_d_table, wigner_d, wigner_D, wigner_d_np
   rotations: euler_to_matrix, matrix_to_euler, geodesic_angle, rotate_coefficients, rotate_map
+  spherical_layers: SphericalConv, SphericalAveragePool, SphericalBatchNormalization, SphericalGlobalAverage
+  sphcnn:    SphericalCNN, endpoint_names, endpoint_model, equivariance_errors
+  embedding_net: EmbeddingNet, Synthesizer
+  losses:    area_weighted_huber, relative_error, AreaWeightedHuber, RelativeError
+  pose_regressor: PoseRegressor;  keypointnet: KeypointNet
+  procrustes: procrustes_rotation, chordal_angle, matrix_from_6d, is_rotation
 """
 
-import importlib
+from sphembed.lazy_exports import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "grids": ("sphere_grid", "quadrature_weights", "area_weights", "so3_grid", "sphere_points", "bandwidth_of"),
     "sht": ("sht", "isht", "complex_to_real", "real_to_complex"),
     "wigner": ("wigner_d_table", "wigner_d", "wigner_D", "wigner_d_np"),
     "rotations": ("euler_to_matrix", "matrix_to_euler", "geodesic_angle", "rotate_coefficients", "rotate_map"),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    "spherical_layers": ("SphericalConv", "SphericalAveragePool", "SphericalBatchNormalization",
+                         "SphericalGlobalAverage"),
+    "sphcnn": ("SphericalCNN", "endpoint_names", "endpoint_model", "equivariance_errors"),
+    "embedding_net": ("EmbeddingNet", "Synthesizer"),
+    "losses": ("area_weighted_huber", "relative_error", "AreaWeightedHuber", "RelativeError"),
+    "pose_regressor": ("PoseRegressor",),
+    "keypointnet": ("KeypointNet",),
+    "procrustes": ("procrustes_rotation", "chordal_angle", "matrix_from_6d", "is_rotation"),
+})

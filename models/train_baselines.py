@@ -231,18 +231,14 @@ def _make_keypointnet(model=None, out_bandwidth=None, refine=True):
 # --- command line -------------------------------------------------------------------------------------------------
 
 
-def _common_flags(p, name):
+def _common_flags(p, name, schedule):
+    from sphembed.models.training_flags import add_fit_arguments
+
     p.add_argument("--data", required=True, metavar="DIR", help="dataset directory from make-data (aligned meshes)")
     p.add_argument("--run-dir", required=True, metavar="DIR", help="output directory of the run")
     p.add_argument("--preset", default="demo",
                    help=f"preset whose 'baselines' section ({name}) gives the defaults (demo, paper)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (preset)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (preset)")
-    p.add_argument("--learning-rate", type=float, default=None, help="initial Adam learning rate (preset)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
-                   help="tf.distribute strategy: one device, all local GPUs/CPUs, or the TF_CONFIG cluster")
-    p.add_argument("--seed", type=int, default=None, help="seed of weights and shuffling (preset)")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity (1: progress bar)")
+    add_fit_arguments(p, schedule)
 
 
 def register(subparsers):
@@ -253,10 +249,7 @@ def register(subparsers):
         "geodesic loss. Needs aligned meshes. Writes TensorBoard logs, checkpoints, history.json, regression.keras "
         "and regression_info.json into --run-dir; rerunning the same command resumes an interrupted run. "
         "Evaluate with: sphembed eval-pose --method regression --model RUN_DIR.")
-    _common_flags(r, "regression")
-    r.add_argument("--lr-boundaries", type=float, nargs="*", default=None, metavar="EPOCH",
-                   help="epochs at which the learning rate is multiplied by --lr-decay (preset)")
-    r.add_argument("--lr-decay", type=float, default=None, help="learning-rate factor at each boundary (preset)")
+    _common_flags(r, "regression", schedule=True)
     r.add_argument("--warmup-epochs", type=float, default=None,
                    help="epochs of RMSE loss before the geodesic loss (preset)")
     r.add_argument("--latent-dim", type=int, default=None,
@@ -276,7 +269,7 @@ def register(subparsers):
         "Gaussian noise), separation, silhouette, variance and orientation losses. Writes TensorBoard logs, "
         "checkpoints, history.json, keypointnet.keras and keypointnet_info.json into --run-dir; rerunning the same "
         "command resumes an interrupted run. Evaluate with: sphembed eval-pose --method keypointnet --model RUN_DIR.")
-    _common_flags(k, "keypointnet")
+    _common_flags(k, "keypointnet", schedule=False)
     k.add_argument("--num-keypoints", type=int, default=None, help="number of keypoints N (preset; paper 10)")
     k.add_argument("--filters", type=int, default=None,
                    help="channels of the keypoint network; the orientation network has half (preset; paper 64)")

@@ -15,8 +15,6 @@ import os
 
 __all__ = ["register", "run", "anisotropic_scale_maps", "random_anisotropic_scaling", "build_from_config"]
 
-# = sphembed.models.training.STRATEGIES (tested), spelled out here because that module imports TensorFlow.
-STRATEGIES = ("default", "mirrored", "multi-worker")
 _ARCH_KEYS = ("stem_channels", "stages", "num_anchors", "degree_fraction", "weight_decay")
 
 
@@ -92,6 +90,7 @@ def _stages(text):
 
 
 def register(subparsers):
+    from sphembed.models.training_flags import add_fit_arguments
     from sphembed.presets import PRESETS
 
     p = subparsers.add_parser(
@@ -102,11 +101,7 @@ def register(subparsers):
                    help="run directory (checkpoints best.keras/last.keras, logs/, history.json, report.json); "
                         "re-running with the same --out resumes an interrupted run")
     p.add_argument("--preset", default="demo", choices=sorted(PRESETS), help="named configuration (default demo)")
-    p.add_argument("--epochs", type=int, help="total epochs")
-    p.add_argument("--batch-size", type=int, help="global batch size (split over replicas)")
-    p.add_argument("--learning-rate", type=float, help="initial Adam learning rate")
-    p.add_argument("--lr-boundaries", type=float, nargs="*", help="epochs at which the learning rate drops")
-    p.add_argument("--lr-decay", type=float, help="learning-rate factor applied at each boundary")
+    add_fit_arguments(p)
     p.add_argument("--stem-channels", type=int, help="channels of the first spherical convolution")
     p.add_argument("--stages", type=_stages, help="residual stages 'channels:blocks,...'; 2B halves between stages")
     p.add_argument("--num-anchors", type=int, help="spectral anchors per filter (localized filters)")
@@ -114,12 +109,6 @@ def register(subparsers):
     p.add_argument("--weight-decay", type=float, help="L2 factor on kernels")
     p.add_argument("--anisotropic-scaling", type=float,
                    help="augmentation: random scale factors in [1-a, 1+a] along random axes (0 disables)")
-    p.add_argument("--seed", type=int, help="seed of weights, shuffling and augmentation")
-    p.add_argument("--strategy", default="default", choices=STRATEGIES,
-                   help="tf.distribute strategy: default (one device), mirrored (all local GPUs or CPUs), "
-                        "multi-worker (reads TF_CONFIG)")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                   help="Keras verbosity: 1 progress bar (default), 2 one line per epoch, 0 silent")
     p.set_defaults(func=run)
 
 

@@ -27,6 +27,8 @@ import time
 import keras
 import tensorflow as tf
 
+from sphembed.models.training_flags import STRATEGIES  # one list for the CLI (TF-free) and the code
+
 __all__ = [
     "STRATEGIES",
     "make_strategy",
@@ -35,9 +37,6 @@ __all__ = [
     "standard_callbacks",
     "fit_and_record",
 ]
-
-STRATEGIES = ("default", "mirrored", "multi-worker")
-
 
 def make_strategy(name="default"):
     """A tf.distribute strategy by name.

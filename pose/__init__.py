@@ -14,9 +14,9 @@ not need TensorFlow, stay light):
   evaluate:    evaluate, evaluate_arrays
 """
 
-import importlib
+from sphembed.lazy_exports import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "correlation": ("so3_correlation", "correlation_coefficients", "correlation_grid", "correlation_at",
                     "correlation_tables", "torus_coefficients"),
     "align": ("align", "align_coefficients", "grid_peaks", "refine_peaks"),
@@ -26,13 +26,4 @@ _EXPORTS = {
     "tables": ("markdown_table", "write_report"),
     "methods": ("register_method", "get_method", "available_methods"),
     "evaluate": ("evaluate", "evaluate_arrays"),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

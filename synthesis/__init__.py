@@ -10,22 +10,13 @@ Public names are imported lazily from their modules (so `sphembed --help` and th
   evaluate:   evaluate_synthesis, write_report, image_metrics
 """
 
-import importlib
+from sphembed.lazy_exports import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "rotate": ("rotate_embedding", "turntable_rotations", "tumble_rotations"),
     "novel_view": ("synthesize_views", "novel_views"),
     "visualize": ("image_grid", "save_png", "save_gif", "to_uint8"),
     "serving": ("export_synthesis_module", "NovelViewModule"),
     "train": ("train_synthesis", "load_synthesis_run"),
     "evaluate": ("evaluate_synthesis", "write_report", "image_metrics"),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

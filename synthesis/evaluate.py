@@ -71,7 +71,6 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
       {bin: {row: {metric: mean}}}}; examples {cat: float32 [k, 3 or 4, H, W, c]} (input, rendered target,
       synthesized, and synthesized from the targets when given).
     """
-    import tensorflow as tf
     from tqdm import tqdm
 
     from sphembed.data.pairs import make_pairs

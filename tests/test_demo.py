@@ -14,7 +14,7 @@ def fake_sphembed(monkeypatch):
     """Replaces the stage subprocesses by a recorder; `fail` names a sub-command that exits with 3."""
     calls, fail = [], set()
 
-    def call(argv):
+    def call(argv, env=None):
         assert argv[1:3] == ["-m", "sphembed"]
         calls.append(argv[3])
         return 3 if argv[3] in fail else 0
@@ -45,8 +45,9 @@ def test_rerun_skips_done_stages_and_force_reruns_dependents(tmp_path, fake_sphe
     assert len(calls) == n and all(t["skipped"] for t in second.values())
     demo.run_demo(out, force=("embedding",))
     rerun = calls[n:]
-    # embedding (train + eval) and everything reading it: pose, report; not the data, sphcnn, baselines, synthesis.
-    assert rerun == ["train-embedding", "eval-embedding", "eval-pose", "report"]
+    # embedding (train + eval) and everything reading it (pose module, pose table, report); not the data, the
+    # spherical CNN, the baselines or the synthesis.
+    assert rerun == ["train-embedding", "eval-embedding", "export-hub", "eval-pose", "report"]
 
 
 def test_changed_command_reruns_the_stage(tmp_path, fake_sphembed):

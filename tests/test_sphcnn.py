@@ -15,12 +15,11 @@ from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.cli import main
 from sphembed.data.manifest import write_manifest
 from sphembed.data.records import serialize_example
-from sphembed.models import training
 from sphembed.models.grids import sphere_points
 from sphembed.models.rotations import rotate_map
 from sphembed.models.sphcnn import SphericalCNN, endpoint_model, endpoint_names, equivariance_errors
 from sphembed.models.spherical_layers import SphericalConv
-from sphembed.models.train_sphcnn import STRATEGIES, anisotropic_scale_maps, build_from_config
+from sphembed.models.train_sphcnn import anisotropic_scale_maps, build_from_config
 from sphembed.presets import get_preset
 
 TOL32 = 1e-4  # tests/conftest.py TOL["float32"]
@@ -126,10 +125,6 @@ def test_anisotropic_scaling_of_a_sphere_is_an_ellipsoid(rng):
     w = sphere_points(B)
     expected = radius / np.linalg.norm(w @ np.linalg.inv(S).T, axis=-1) / s.max()  # ellipsoid x^T S^-2 x = r^2
     np.testing.assert_allclose(got, expected, rtol=1e-5)  # a constant map interpolates exactly
-
-
-def test_strategies_constant_matches_training():
-    assert STRATEGIES == training.STRATEGIES
 
 
 def _write_dataset(root, B=8, per_split=(("train", 48), ("test", 16)), seed=0):
