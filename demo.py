@@ -6,7 +6,8 @@ Stages (run directory OUT, default runs/demo):
   embedding              train-embedding on the module's targets; eval-embedding (learned equivariance)
   pose-hub               export-hub --model pose: OUT/pose_module, a SavedModel (image_a, image_b) -> R_ab
   regression, keypointnet  the baselines, trained on the 3DOF data
-  pose                   eval-pose: all methods, IB/CB pairs, 2DOF/3DOF (the paper's Table 2)
+  pose                   eval-pose: all methods, IB/CB pairs, 2DOF/3DOF (the paper's Table 2), and oracle-sphere
+                         (the correlation of the true sphere maps: the upper bound of the alignment step)
   synthesis              train-synthesis, eval-synthesis, synthesize (novel views)
   report                 OUT/report.md and OUT/report.html (`sphembed report`)
 
@@ -55,7 +56,8 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=()):
         ("regression", [["train-regression", "--data", d3, "--run-dir", p("regression")] + pre], ["data-3dof"]),
         ("keypointnet", [["train-keypointnet", "--data", d3, "--run-dir", p("keypointnet")] + pre], ["data-3dof"]),
         ("pose", [["eval-pose", "--data", f"2DOF={d2}", "--data", f"3DOF={d3}", "--method", "embedding",
-                   "--method", "regression", "--method", "keypointnet", "--model", f"embedding={p('embedding')}",
+                   "--method", "regression", "--method", "keypointnet", "--method", "oracle-sphere",
+                   "--model", f"embedding={p('embedding')}",
                    "--model", f"regression={p('regression')}", "--model", f"keypointnet={p('keypointnet')}",
                    "--out", p("pose")] + pre], ["data-2dof", "embedding", "regression", "keypointnet"]),
         ("synthesis", [["train-synthesis", "--data", d3, "--module", hub, "--run-dir", p("synthesis")] + pre,

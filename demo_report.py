@@ -69,7 +69,8 @@ def _pose_blocks(run_dir, pose):
               ("p", "Held-out meshes; median geodesic error (degrees) and accuracy (%) within 15 and 30 degrees, for "
                     "instance-based (IB: two views of one mesh) and category-based (CB: two meshes of one category) "
                     "pairs with 2DOF (azimuth + elevation) and 3DOF (any rotation) poses. Chance: a random 3DOF "
-                    "rotation is ~126 degrees off in median."),
+                    "rotation is ~126 degrees off in median. oracle-sphere aligns the ground-truth sphere maps of "
+                    "the two meshes (not images): the upper bound of the correlation step."),
               ("table", *table_rows(overall)),
               ("h", 3, "Per category"), ("table", *table_rows(records))]
     if os.path.isfile(os.path.join(run_dir, "pose", "pose_errors.png")):

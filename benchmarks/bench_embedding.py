@@ -41,6 +41,21 @@ def _case(preset, net):
     return model, shapes, loss, cfg["batch_size"]
 
 
+def bench_case(preset, net, steps, rng):
+    """Table row of one case ("embedding" or "synthesis" at a preset): median train_on_batch time over `steps`.
+
+    Also the reference of bench_baselines (the EmbeddingNet train step at the baselines' preset).
+    """
+    model, (in_shape, out_shape), loss, batch = _case(preset, net)
+    model.compile(optimizer="adam", loss=loss)
+    x = rng.uniform(size=(batch, *in_shape)).astype(np.float32)
+    y = rng.uniform(size=(batch, *out_shape)).astype(np.float32)
+    seconds = time_call(lambda: model.train_on_batch(x, y), repeats=steps, warmup=2)
+    return {"preset": preset, "network": type(model).__name__, "input": "x".join(map(str, in_shape)),
+            "output": "x".join(map(str, out_shape)), "parameters": int(model.count_params()), "batch": batch,
+            "steps/s": 1 / seconds, "examples/s": batch / seconds}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5, help="timed train steps per case (median reported)")
@@ -53,18 +68,9 @@ def main(argv=None):
     if not args.run and os.path.isfile(previous):
         with open(previous) as fh:
             kept = json.load(fh).get("evaluation")
-    rows = []
     rng = np.random.default_rng(0)
-    for preset in ("demo", "paper"):
-        for net in ("embedding", "synthesis"):
-            model, (in_shape, out_shape), loss, batch = _case(preset, net)
-            model.compile(optimizer="adam", loss=loss)
-            x = rng.uniform(size=(batch, *in_shape)).astype(np.float32)
-            y = rng.uniform(size=(batch, *out_shape)).astype(np.float32)
-            seconds = time_call(lambda: model.train_on_batch(x, y), repeats=args.steps, warmup=2)
-            rows.append({"preset": preset, "network": type(model).__name__, "input": "x".join(map(str, in_shape)),
-                         "output": "x".join(map(str, out_shape)), "parameters": int(model.count_params()),
-                         "batch": batch, "steps/s": 1 / seconds, "examples/s": batch / seconds})
+    rows = [bench_case(preset, net, args.steps, rng) for preset in ("demo", "paper")
+            for net in ("embedding", "synthesis")]
     path = report("embedding", rows, ["preset", "network", "input", "output", "parameters", "batch", "steps/s",
                                       "examples/s"],
                   notes="float32, CPU (TensorFlow default threads), Adam, train_on_batch on random data; sizes "
