@@ -15,6 +15,17 @@ endpoint or a regenerated dataset gets a fresh cache; `targets="on-the-fly"` app
 instead. Random anisotropic mesh scaling is part of the dataset (`make-data` renders and ray-casts each example from
 the same scaled mesh), so it reaches the images and the targets alike.
 
+Loss (`loss`): "huber" is the paper's area-weighted Huber loss; "centered-huber" (`CenteredAreaWeightedHuber`) drops
+each channel's spherical mean (degree l = 0) from prediction and target first. Deep spherical-CNN features are mostly
+l = 0 (62% of the power of the demo's block3 targets): it is rotation invariant and per category, the Huber loss is
+dominated by it and pose estimation ignores it (it adds a constant to the SO(3) correlation).
+
+In-plane rotation augmentation (`rotate_augment`): the camera looks along the sphere grid's pole axis z, so
+rotating the mesh by alpha = k 360 / (2b) degrees about z (k = 0..2b-1, uniform per example) rotates the image
+by alpha about its center (counterclockwise, `np.rot90` for 90 degrees) and rolls the target by k longitude samples,
+exactly for the targets (the spherical CNN commutes with longitude rolls). The image is resampled bilinearly; its
+shading is only approximate, since the light, fixed to the camera's upper left, turns with the image.
+
 A run directory holds the standard files of `sphembed.models.training` (TensorBoard logs, best/last .keras, backup
 for resuming, history.json) plus `embedding.keras` (the final EmbeddingNet) and `embedding_info.json` (endpoint,
 module, sizes, validation metrics).
@@ -25,6 +36,7 @@ E(I_b) and Lambda_{R_ab} E(I_a), R_ab = R_b R_a^T (spectral rotation; both sides
 category, next to the same number for a randomly initialized network and for the targets themselves.
 """
 
+import argparse
 import hashlib
 import json
 import math
@@ -36,6 +48,7 @@ __all__ = [
     "read_run_info",
     "cached_targets",
     "target_dataset",
+    "rotate_in_plane",
     "embedding_dataset",
     "build_embedding_net",
     "learning_rate_schedule",
@@ -51,6 +64,7 @@ __all__ = [
 ]
 
 TARGET_MODES = ("cache", "on-the-fly")
+EMBEDDING_LOSSES = ("centered-huber", "huber")  # sphembed.models.losses.EMBEDDING_LOSSES (no TensorFlow import here)
 
 
 def module_fingerprint(path):
@@ -166,8 +180,45 @@ def target_dataset(data_dir, split, module, endpoint):
     return ds, meta
 
 
+def rotate_in_plane(images, targets, k):
+    """Rotates a batch of views about the camera axis by alpha = k 2 pi / (2b) (see the module docstring).
+
+    Args:
+      images: float [batch, H, H, c], the camera axis through the image center.
+      targets: float [batch, 2b, 2b, C] sphere maps (pole axis = camera axis).
+      k: int32 [batch], longitude steps.
+
+    Returns:
+      (images rotated counterclockwise by alpha with bilinear resampling and zero fill, targets rolled by k along phi).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    n, H = targets.shape[2], images.shape[1]
+    alpha = tf.cast(k, tf.float32) * (2 * np.pi / n)
+    cos, sin, c = tf.cos(alpha), tf.sin(alpha), (H - 1) / 2.0
+    # Output pixel (x, y) (column, row) samples input (cos x - sin y, sin x + cos y) about the center c.
+    transforms = tf.stack([cos, -sin, c - cos * c + sin * c, sin, cos, c - sin * c - cos * c,
+                           tf.zeros_like(cos), tf.zeros_like(cos)], axis=1)
+    rotated = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[H, images.shape[2]], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+    phi = (tf.range(n)[None, :] - k[:, None]) % n
+    return rotated, tf.gather(targets, phi, axis=2, batch_dims=1)
+
+
+def _random_in_plane_rotations(ds, seed):
+    import tensorflow as tf
+
+    def augment(images, targets):
+        k = tf.random.uniform(tf.shape(images)[:1], 0, targets.shape[2], tf.int32, seed=seed)
+        return rotate_in_plane(images, targets, k)
+
+    return ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=False, seed=0, repeat=False,
-                      targets="cache"):
+                      targets="cache", rotate_augment=False):
     """(image, target) batches: image float32 [batch, H, W, c] in [0, 1], target float32 [batch, 2b, 2b, C].
 
     Args:
@@ -175,6 +226,7 @@ def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=Fal
       batch_size: int, global batch size.
       shuffle, seed, repeat: shuffling (seeded, reshuffled each epoch) and repetition of the examples.
       targets: "cache" (computed once, see the module docstring) or "on-the-fly" (module applied per batch).
+      rotate_augment: random in-plane rotations of each example (`rotate_in_plane`, uniform k).
 
     Returns:
       (dataset, target_shape): target_shape is [2b, 2b, C].
@@ -196,6 +248,8 @@ def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=Fal
         for batch in ds.take(1):
             shape = list(layer(batch["sphere"][:1]).shape[1:])
         ds = ds.map(lambda ex: (ex["image"], layer(ex["sphere"])))
+        if rotate_augment:
+            ds = _random_in_plane_rotations(ds, seed)
         return ds.prefetch(tf.data.AUTOTUNE), shape
     target_ds, meta = target_dataset(data_dir, split, module, endpoint)
     images = make_dataset(data_dir, split, features=("image",)).map(lambda ex: ex["image"])
@@ -205,7 +259,10 @@ def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=Fal
         ds = ds.shuffle(min(meta["count"], 8192), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), meta["shape"]
+    ds = ds.batch(batch_size)
+    if rotate_augment:
+        ds = _random_in_plane_rotations(ds, seed)
+    return ds.prefetch(tf.data.AUTOTUNE), meta["shape"]
 
 
 def _image_shape(data_dir):
@@ -238,7 +295,8 @@ def learning_rate_schedule(learning_rate, boundaries, decay, steps_per_epoch):
 
 def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024, base_filters=64, max_filters=256,
                     epochs=10, batch_size=32, learning_rate=1e-3, lr_boundaries=(), lr_decay=0.1, targets="cache",
-                    seed=0, strategy="default", train_split="train", val_split="test", verbose=1):
+                    loss="huber", rotate_augment=False, seed=0, strategy="default", train_split="train",
+                    val_split="test", verbose=1):
     """Trains an EmbeddingNet from images to the targets of `target_endpoint`; resumes a killed run in run_dir.
 
     Args:
@@ -247,10 +305,13 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024,
       run_dir: run directory (see the module docstring).
       target_endpoint: endpoint name of the module.
       latent_dim, base_filters, max_filters: EmbeddingNet sizes.
-      epochs, batch_size, learning_rate: Adam on the area-weighted Huber loss (delta = 1), global batch size.
+      epochs, batch_size, learning_rate: Adam epochs, global batch size and initial rate.
+      loss: "huber" (the paper's area-weighted Huber, delta = 1) or "centered-huber" (without each channel's spherical
+        mean, `CenteredAreaWeightedHuber`); see `sphembed.models.losses.EMBEDDING_LOSSES`.
       lr_boundaries, lr_decay: piecewise-constant learning rate, multiplied by lr_decay at each boundary (epochs).
       targets: "cache" or "on-the-fly".
-      seed: seed of the weights and the shuffling.
+      rotate_augment: random in-plane rotations of the training examples (`rotate_in_plane`).
+      seed: seed of the weights, the shuffling and the augmentation.
       strategy: "default", "mirrored" or "multi-worker" (`sphembed.models.training.make_strategy`).
       train_split, val_split: dataset splits.
       verbose: Keras verbosity (1: progress bar).
@@ -260,21 +321,25 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024,
     """
     import keras
 
-    from sphembed.models.losses import AreaWeightedHuber, RelativeError
+    from sphembed.models.losses import RelativeError, area_weighted_huber, embedding_loss
     from sphembed.models.training import fit_and_record, make_strategy
 
+    loss_fn = embedding_loss(loss)  # validates the name before any work
     keras.utils.set_random_seed(seed)
     strategy = make_strategy(strategy)
     train_ds, target_shape = embedding_dataset(data_dir, train_split, module, target_endpoint, batch_size,
-                                               shuffle=True, seed=seed, targets=targets)
+                                               shuffle=True, seed=seed, targets=targets,
+                                               rotate_augment=rotate_augment)
     val_ds, _ = embedding_dataset(data_dir, val_split, module, target_endpoint, batch_size, targets=targets)
     image_shape = _image_shape(data_dir)
     steps = math.ceil(split_count(data_dir, train_split) / batch_size)
     with strategy.scope():
         model = build_embedding_net(image_shape, target_shape, latent_dim, base_filters, max_filters)
         schedule = learning_rate_schedule(learning_rate, lr_boundaries, lr_decay, steps)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=AreaWeightedHuber(),
-                      metrics=[RelativeError()])
+        metrics = [RelativeError()]
+        if loss != "huber":  # the paper's loss, reported as val_huber whatever the training loss
+            metrics.append(keras.metrics.MeanMetricWrapper(area_weighted_huber, name="huber"))
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_fn, metrics=metrics)
     history = fit_and_record(model, train_ds, run_dir, epochs, validation_data=val_ds, steps_per_epoch=None,
                              monitor="val_loss", verbose=verbose)
     model.save(os.path.join(run_dir, "embedding.keras"))
@@ -282,8 +347,10 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024,
     info = {"target_endpoint": target_endpoint, "module": os.path.abspath(module),
             "module_sha256": module_fingerprint(module), "data_dir": os.path.abspath(data_dir),
             "image_shape": image_shape, "target_shape": list(target_shape), "config": model.get_config(),
-            "epochs": epochs, "train_seconds": history.get("total_seconds"),
-            "val_huber": last.get("val_loss"), "val_relative_error": last.get("val_relative_error")}
+            "epochs": epochs, "loss": loss, "rotate_augment": bool(rotate_augment),
+            "train_seconds": history.get("total_seconds"), "val_loss": last.get("val_loss"),
+            "val_huber": last.get("val_loss" if loss == "huber" else "val_huber"),
+            "val_relative_error": last.get("val_relative_error")}
     with open(os.path.join(run_dir, "embedding_info.json"), "w") as fh:
         json.dump(info, fh, indent=2, default=str)
     return model, info
@@ -382,34 +449,27 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
 
 def add_training_arguments(parser, section):
     """The flags shared by train-embedding and train-synthesis (paths, schedule, sizes, strategy, seed)."""
+    from sphembed.models.training_flags import add_fit_arguments
+
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset directory from make-data")
     parser.add_argument("--module", required=True, metavar="DIR",
                         help="spherical-CNN Hub module directory (export-hub --model sphcnn)")
     parser.add_argument("--run-dir", required=True, metavar="DIR", help="output directory of the run")
     parser.add_argument("--preset", default="demo",
                         help=f"preset whose '{section}' section gives the defaults (demo, paper)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (preset)")
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (preset)")
-    parser.add_argument("--learning-rate", type=float, default=None, help="initial Adam learning rate (preset)")
-    parser.add_argument("--lr-boundaries", type=float, nargs="*", default=None, metavar="EPOCH",
-                        help="epochs at which the learning rate is multiplied by --lr-decay (preset)")
-    parser.add_argument("--lr-decay", type=float, default=None, help="learning-rate factor at each boundary (preset)")
     parser.add_argument("--latent-dim", type=int, default=None, help="size of the 1D bottleneck (preset; paper 1024)")
     parser.add_argument("--base-filters", type=int, default=None,
                         help="channels at the highest resolution of encoder and decoder (preset; paper 64)")
     parser.add_argument("--max-filters", type=int, default=None, help="channel cap (preset; paper 256)")
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
-                        help="tf.distribute strategy: one device, all local GPUs/CPUs, or the TF_CONFIG cluster")
-    parser.add_argument("--seed", type=int, default=None, help="seed of weights and shuffling (preset)")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity (1: progress bar)")
+    add_fit_arguments(parser)
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "train-embedding", help="train EmbeddingNet (image -> spherical embedding) on spherical-CNN targets",
         description="Trains the image -> sphere encoder-decoder to regress the spherical-CNN module's features at "
-        "--target-endpoint of each example's rotated mesh (area-weighted Huber loss). Targets are computed once and "
-        "cached under DATA/targets/ (recomputed when the module, endpoint or dataset changes). Writes TensorBoard "
+        "--target-endpoint of each example's rotated mesh (area-weighted Huber loss, or --loss). Targets are "
+        "computed once and cached under DATA/targets/ (recomputed when the module, endpoint or dataset changes). Writes TensorBoard "
         "logs, checkpoints, history.json, embedding.keras and embedding_info.json into --run-dir; rerunning the "
         "same command resumes an interrupted run.")
     add_training_arguments(p, "embedding")
@@ -418,6 +478,12 @@ def register(subparsers):
     p.add_argument("--targets", choices=TARGET_MODES, default=None,
                    help="cache: compute the targets once and store them with the dataset; on-the-fly: apply the "
                    "module in the input pipeline (preset)")
+    p.add_argument("--loss", choices=sorted(EMBEDDING_LOSSES), default=None,
+                   help="huber: the paper's area-weighted Huber loss; centered-huber: the same without each channel's "
+                   "spherical mean (degree 0, which pose estimation ignores) (preset)")
+    p.add_argument("--rotate-augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random in-plane rotations of the training views (image rotated, target rolled in "
+                   "longitude) (preset)")
     p.set_defaults(func=run)
 
     e = subparsers.add_parser(

@@ -268,6 +268,7 @@ def test_train_embedding_run_and_eval_cli(tiny, tmp_path):
         assert os.path.exists(os.path.join(run, name)), name
     info = json.load(open(os.path.join(run, "embedding_info.json")))
     assert info["target_endpoint"] == "block1" and np.isfinite(info["val_huber"])
+    assert info["loss"] == "huber" and info["rotate_augment"] is False and info["val_loss"] == info["val_huber"]
     net = load_embedding_model(run)
     assert isinstance(net, EmbeddingNet) and net.output_shape == (None, 8, 8, 2)
     out = str(tmp_path / "eval.json")
@@ -276,6 +277,55 @@ def test_train_embedding_run_and_eval_cli(tiny, tmp_path):
     assert set(result["equivariance"]) == {"box", "rod", "all"}
     assert set(result["equivariance"]["all"]) == {"trained", "random_init", "targets", "pairs"}
     assert result["huber"] == pytest.approx(info["val_huber"], rel=1e-4)
+
+
+def test_rotate_in_plane_quarter_turns_and_identity(rng):
+    from sphembed.models.train_embedding import rotate_in_plane
+
+    images = rng.uniform(size=(3, 12, 12, 1)).astype(np.float32)
+    targets = rng.normal(size=(3, 8, 8, 2)).astype(np.float32)
+    # k = 2 of 8 longitude steps is 90 degrees: exact rot90 (counterclockwise) of the image, roll by 2 of the target.
+    k = np.array([0, 2, 6], np.int32)
+    rotated, rolled = (x.numpy() for x in rotate_in_plane(tf.constant(images), tf.constant(targets), tf.constant(k)))
+    for i, (turns, shift) in enumerate([(0, 0), (1, 2), (3, 6)]):
+        np.testing.assert_allclose(rotated[i], np.rot90(images[i], turns), atol=1e-5)
+        np.testing.assert_array_equal(rolled[i], np.roll(targets[i], shift, axis=1))
+    # 45 degrees: the image center is fixed and the total intensity of a centered blob is kept.
+    yy, xx = np.mgrid[:12, :12] - 5.5
+    blob = np.exp(-((xx - 1.5) ** 2 + yy ** 2) / 2.0).astype(np.float32)[None, :, :, None]
+    turned, _ = rotate_in_plane(tf.constant(blob), tf.constant(targets[:1]), tf.constant([1]))
+    np.testing.assert_allclose(float(tf.reduce_sum(turned)), blob.sum(), rtol=0.05)
+
+
+def test_rotate_in_plane_rolls_the_target_like_a_rotation_about_z():
+    # The rolled map is f(Rz(alpha)^-1 v): for f = the x coordinate and alpha = 90 degrees, Rz^-1 (x, y) = (y, -x),
+    # so it becomes the y coordinate. (The image turns counterclockwise with it: the camera looks down -z with x
+    # right and y up, checked against the ray-cast sphere maps and depth images of the procedural data.)
+    from sphembed.models.grids import sphere_points
+    from sphembed.models.train_embedding import rotate_in_plane
+
+    B = 4
+    points = sphere_points(B).astype(np.float32)  # [2B, 2B, (x, y, z)]
+    _, rolled = rotate_in_plane(tf.zeros((1, 8, 8, 1)), tf.constant(points[None, ..., :1]), tf.constant([B // 2]))
+    np.testing.assert_allclose(rolled.numpy()[0, ..., 0], points[..., 1], atol=1e-6)
+
+
+def test_train_embedding_cli_centered_loss_with_augmentation(tiny, tmp_path):
+    import json
+
+    from sphembed.cli import main
+
+    data, module, _ = tiny
+    run = str(tmp_path / "centered")
+    args = ["train-embedding", "--data", data, "--module", module, "--run-dir", run, "--target-endpoint", "block1",
+            "--epochs", "1", "--batch-size", "4", "--latent-dim", "16", "--base-filters", "4", "--max-filters", "8",
+            "--loss", "centered-huber", "--rotate-augment", "--verbose", "0"]
+    assert main(args) == 0
+    info = json.load(open(os.path.join(run, "embedding_info.json")))
+    assert info["loss"] == "centered-huber" and info["rotate_augment"] is True
+    assert np.isfinite(info["val_loss"]) and np.isfinite(info["val_huber"]) and info["val_loss"] != info["val_huber"]
+    with pytest.raises(SystemExit):
+        main(args[:-4] + ["--loss", "l2"])
 
 
 def test_export_hub_embedding(tiny, tmp_path, rng):

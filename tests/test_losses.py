@@ -1,10 +1,13 @@
-"""Area-weighted Huber loss and relative-error metric (sphembed.models.losses)."""
+"""Area-weighted Huber losses (plain and centered) and relative-error metric (sphembed.models.losses)."""
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from sphembed.models.losses import AreaWeightedHuber, RelativeError, area_weighted_huber, relative_error
+from sphembed.models.losses import (EMBEDDING_LOSSES, AreaWeightedHuber, CenteredAreaWeightedHuber, RelativeError,
+                                    area_weighted_huber, centered_area_weighted_huber, embedding_loss, relative_error,
+                                    spherical_mean)
 
 
 def _huber_np(x, delta):
@@ -61,9 +64,86 @@ def test_relative_error_metric_averages_examples(rng):
     np.testing.assert_allclose(float(metric.result()), relative_error(t, p).numpy().mean(), rtol=1e-5)
 
 
+def _area_weights_np(B):
+    theta = np.pi * (2 * np.arange(2 * B) + 1) / (4 * B)
+    return np.sin(theta) / np.sin(theta).mean()
+
+
+def test_centered_huber_random(rng):
+    # Direct route: subtract each map's area-weighted channel means (weights sin(theta_j) / mean), then the
+    # numpy Huber, area weighted; residuals up to ~6 exercise both Huber branches.
+    B = 4
+    t, p = (rng.normal(size=(3, 2 * B, 2 * B, 2)).astype(np.float32) * 2 + 1 for _ in range(2))
+    w = _area_weights_np(B)[:, None, None]
+    tc, pc = (x - (w * x).mean(axis=(1, 2), keepdims=True) for x in (t, p))
+    for delta in (1.0, 0.3):
+        expected = (w * _huber_np(pc - tc, delta)).mean(axis=(1, 2, 3))
+        np.testing.assert_allclose(centered_area_weighted_huber(t, p, delta).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(CenteredAreaWeightedHuber()(t, p)), (w * _huber_np(pc - tc, 1.0)).mean(),
+                               rtol=1e-5)
+
+
+def test_centered_huber_ignores_channel_constants(rng):
+    B = 4
+    t, p = (rng.normal(size=(2, 2 * B, 2 * B, 3)).astype(np.float32) for _ in range(2))
+    base = centered_area_weighted_huber(t, p).numpy()
+    assert np.all(base > 0.1)
+    # Different constants per example and channel for each map: a degree-0 change only.
+    ct, cp = (rng.normal(size=(2, 1, 1, 3)).astype(np.float32) * 5 for _ in range(2))
+    np.testing.assert_allclose(centered_area_weighted_huber(t + ct, p + cp).numpy(), base, rtol=1e-4)
+    # Zero for equal maps and for maps that differ by such constants (where the plain Huber is not zero).
+    np.testing.assert_allclose(centered_area_weighted_huber(t, t).numpy(), [0.0, 0.0], atol=0)
+    np.testing.assert_allclose(centered_area_weighted_huber(t, t + cp).numpy(), [0.0, 0.0], atol=1e-10)
+    assert np.all(area_weighted_huber(t, t + cp).numpy() > 0.01)
+
+
+def test_centered_huber_equals_plain_huber_for_mean_free_residual(rng):
+    # The centered loss is the plain one of the residual minus its spherical mean; a mean-free residual is unchanged.
+    B = 4
+    t = rng.normal(size=(2, 2 * B, 2 * B, 2)).astype(np.float32)
+    r = rng.normal(size=t.shape).astype(np.float32)
+    r -= spherical_mean(r).numpy()
+    np.testing.assert_allclose(spherical_mean(r).numpy(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(centered_area_weighted_huber(t, t + r).numpy(), area_weighted_huber(t, t + r).numpy(),
+                               rtol=1e-5)
+
+
+def test_spherical_mean_is_the_area_weighted_integral():
+    # cos(theta)^2 integrates to 4 pi / 3 over the sphere: mean 1/3, up to the area-weight quadrature (O(1/B^2)).
+    B = 16
+    theta = np.pi * (2 * np.arange(2 * B) + 1) / (4 * B)
+    f = np.broadcast_to((np.cos(theta) ** 2)[None, :, None, None], (1, 2 * B, 2 * B, 1)).astype(np.float32)
+    np.testing.assert_allclose(spherical_mean(f).numpy().ravel(), [1 / 3], rtol=2e-3)
+
+
+def test_centered_huber_gradient(rng):
+    # Finite, nonzero, and with zero sum over the sphere per channel (the loss does not see a constant shift of p).
+    B = 4
+    t = tf.constant(rng.normal(size=(2, 2 * B, 2 * B, 3)).astype(np.float32) * 3)
+    p = tf.Variable(rng.normal(size=(2, 2 * B, 2 * B, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = CenteredAreaWeightedHuber()(t, p)
+    g = tape.gradient(loss, p).numpy()
+    assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
+    np.testing.assert_allclose(g.sum(axis=(1, 2)), 0.0, atol=1e-6)
+
+
+def test_embedding_loss_names():
+    from sphembed.models import train_embedding
+
+    assert sorted(EMBEDDING_LOSSES) == sorted(train_embedding.EMBEDDING_LOSSES)
+    assert type(embedding_loss("huber")) is AreaWeightedHuber
+    assert type(embedding_loss("centered-huber")) is CenteredAreaWeightedHuber
+    with pytest.raises(ValueError, match="loss must be one of"):
+        embedding_loss("l2")
+
+
 def test_serialization_round_trip():
     loss = keras.losses.deserialize(keras.losses.serialize(AreaWeightedHuber(delta=0.5)))
     assert isinstance(loss, AreaWeightedHuber) and loss.delta == 0.5
+    loss = keras.losses.deserialize(keras.losses.serialize(CenteredAreaWeightedHuber(delta=0.25)))
+    assert isinstance(loss, CenteredAreaWeightedHuber) and loss.delta == 0.25
+    assert loss.get_config()["name"] == "centered_area_weighted_huber"
     metric = keras.metrics.deserialize(keras.metrics.serialize(RelativeError(eps=1e-3)))
     assert isinstance(metric, RelativeError) and metric.eps == 1e-3
 
@@ -80,3 +160,5 @@ def test_huber_rejects_mismatched_shapes():
         area_weighted_huber(np.zeros((2, 8, 8, 2), np.float32), np.zeros((2, 8, 8, 1), np.float32))
     with pytest.raises(ValueError, match="delta"):
         area_weighted_huber(np.zeros((1, 4, 4, 1)), np.zeros((1, 4, 4, 1)), delta=0.0)
+    with pytest.raises(ValueError, match="y_true"):
+        centered_area_weighted_huber(np.zeros((2, 8, 8, 2), np.float32), np.zeros((2, 8, 8, 1), np.float32))

@@ -147,7 +147,8 @@ def synthesis_run(tmp_path_factory):
     run = str(root / "run")
     assert main(["train-synthesis", "--data", data, "--module", module, "--run-dir", run, "--embedding-model",
                  str(root / "embedding"), "--target-endpoint", "block1", "--epochs", "1", "--batch-size", "4",
-                 "--latent-dim", "16", "--base-filters", "4", "--max-filters", "8", "--verbose", "0"]) == 0
+                 "--latent-dim", "16", "--base-filters", "4", "--max-filters", "8", "--verbose", "0",
+                 "--source", "predicted"]) == 0
     return data, module, run
 
 
