@@ -30,7 +30,7 @@ def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test",
     from sphembed.data.build import mesh_views
     from sphembed.data.records import read_manifest
     from sphembed.data.render import worker_pool
-    from sphembed.pose.evaluate import estimate_pairs, load_pairs, load_split
+    from sphembed.pose.protocol import estimate_pairs, load_pairs, load_split
     from sphembed.pose.methods import get_method
     from sphembed.pose.metrics import pose_errors_deg
     from sphembed.synthesis.visualize import image_grid, save_png

@@ -12,8 +12,15 @@ def lazy_exports(package, exports):
     Args:
       package: the package's __name__.
       exports: {module name inside the package: (public names it defines, ...)}.
+
+    Raises:
+      ValueError: if a public name is also a module name: importing that module would set the package attribute to
+        the module and hide the public name.
     """
     where = {name: module for module, names in exports.items() for name in names}
+    clashes = sorted(set(where) & set(exports))
+    if clashes:
+        raise ValueError(f"{package}: public names {clashes} are also module names")
 
     def __getattr__(name):
         if name in where:

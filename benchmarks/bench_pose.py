@@ -1,4 +1,4 @@
-"""Pose alignment throughput: sphembed.pose.align (TF, tf.function) next to a straightforward NumPy reference.
+"""Pose alignment throughput: sphembed.pose.alignment (TF, tf.function) next to a straightforward NumPy reference.
 
 Usage: python benchmarks/bench_pose.py [--out-bandwidth 32] [--repeats 3]
 Cases: 16x16x32 embeddings (B = 8, C = 32) and 64x64x2 sphere maps (B = 32, C = 2), both at B' = 32, batch 1 and 64.
@@ -15,9 +15,9 @@ from scipy.spatial.transform import Rotation
 
 from common import report, time_call
 from sphembed.models.grids import quadrature_weights, so3_grid
-from sphembed.models.sht import _dense_np
+from sphembed.models.harmonics import _dense_np
 from sphembed.models.wigner import _dl_table_np
-from sphembed.pose.align import align
+from sphembed.pose.alignment import align
 from sphembed.pose.correlation import correlation_tables
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import report, time_call
-from sphembed.models.sht import isht, sht
+from sphembed.models.harmonics import isht, sht
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ Public names are imported lazily from their modules (so that `sphembed.models.gr
 used in worker processes that must not import TensorFlow):
 
   grids:     sphere_grid, quadrature_weights, area_weights, so3_grid, sphere_points, bandwidth_of
-  sht:       sht, isht, complex_to_real, real_to_complex
+  harmonics: sht, isht, complex_to_real, real_to_complex
   wigner:    wigner_d_table, wigner_d, wigner_D, wigner_d_np
   rotations: euler_to_matrix, matrix_to_euler, geodesic_angle, rotate_coefficients, rotate_map
   spherical_layers: SphericalConv, SphericalAveragePool, SphericalBatchNormalization, SphericalGlobalAverage
@@ -19,7 +19,7 @@ from sphembed.lazy_exports import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
     "grids": ("sphere_grid", "quadrature_weights", "area_weights", "so3_grid", "sphere_points", "bandwidth_of"),
-    "sht": ("sht", "isht", "complex_to_real", "real_to_complex"),
+    "harmonics": ("sht", "isht", "complex_to_real", "real_to_complex"),
     "wigner": ("wigner_d_table", "wigner_d", "wigner_D", "wigner_d_np"),
     "rotations": ("euler_to_matrix", "matrix_to_euler", "geodesic_angle", "rotate_coefficients", "rotate_map"),
     "spherical_layers": ("SphericalConv", "SphericalAveragePool", "SphericalBatchNormalization",

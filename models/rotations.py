@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
 
 from sphembed.models.grids import bandwidth_of, sphere_points
-from sphembed.models.sht import isht, sht
+from sphembed.models.harmonics import isht, sht
 from sphembed.models.wigner import jy_eigenvectors
 
 __all__ = [

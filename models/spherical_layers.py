@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.grids import area_weights, bandwidth_of, check_bandwidth, quadrature_weights
-from sphembed.models.sht import isht, sht
+from sphembed.models.harmonics import isht, sht
 
 __all__ = [
     "SphericalConv",

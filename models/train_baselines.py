@@ -100,7 +100,7 @@ def _pair_arrays(data_dir, split, partners, seed):
     import numpy as np
 
     from sphembed.data.pairs import make_pairs
-    from sphembed.pose.evaluate import load_split
+    from sphembed.pose.protocol import load_split
 
     views = load_split(data_dir, "image", split)
     masks = load_split(data_dir, "mask", split)

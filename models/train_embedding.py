@@ -384,7 +384,7 @@ def _equivariance_errors(maps, rotations, pairs, batch_size):
     from sphembed.models.grids import bandwidth_of
     from sphembed.models.losses import relative_error
     from sphembed.models.rotations import rotate_map
-    from sphembed.models.sht import isht, sht
+    from sphembed.models.harmonics import isht, sht
 
     B = bandwidth_of(maps, "embeddings")
     out = []
@@ -418,7 +418,7 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
     from sphembed.data.pairs import make_pairs
     from sphembed.models.embedding_net import EmbeddingNet
     from sphembed.models.losses import area_weighted_huber, relative_error
-    from sphembed.pose.evaluate import load_split
+    from sphembed.pose.protocol import load_split
 
     data = load_split(data_dir, "image", split, batch_size)
     target_ds, meta = target_dataset(data_dir, split, module, endpoint)

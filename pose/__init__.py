@@ -5,13 +5,13 @@ not need TensorFlow, stay light):
 
   correlation: so3_correlation, correlation_coefficients, correlation_grid, correlation_at, correlation_tables,
                torus_coefficients
-  align:       align, align_coefficients, grid_peaks, refine_peaks
+  alignment:   align, align_coefficients, grid_peaks, refine_peaks
   relative:    relative_pose, align_image_to_mesh, load_model, call_model
   serving:     export_pose_module, PoseModule
   metrics:     geodesic_error_deg, relative_rotation, pose_errors_deg, summarize
   tables:      markdown_table, write_report
   methods:     register_method, get_method, available_methods
-  evaluate:    evaluate, evaluate_arrays
+  protocol:    evaluate, evaluate_arrays
 """
 
 from sphembed.lazy_exports import lazy_exports
@@ -19,11 +19,11 @@ from sphembed.lazy_exports import lazy_exports
 __getattr__, __all__ = lazy_exports(__name__, {
     "correlation": ("so3_correlation", "correlation_coefficients", "correlation_grid", "correlation_at",
                     "correlation_tables", "torus_coefficients"),
-    "align": ("align", "align_coefficients", "grid_peaks", "refine_peaks"),
+    "alignment": ("align", "align_coefficients", "grid_peaks", "refine_peaks"),
     "relative": ("relative_pose", "align_image_to_mesh", "load_model", "call_model"),
     "serving": ("export_pose_module", "PoseModule"),
     "metrics": ("geodesic_error_deg", "relative_rotation", "pose_errors_deg", "summarize"),
     "tables": ("markdown_table", "write_report"),
     "methods": ("register_method", "get_method", "available_methods"),
-    "evaluate": ("evaluate", "evaluate_arrays"),
+    "protocol": ("evaluate", "evaluate_arrays"),
 })

@@ -56,7 +56,7 @@ def register(subparsers):
 
 
 def run(args):
-    from sphembed.pose.evaluate import dataset_label, evaluate
+    from sphembed.pose.protocol import dataset_label, evaluate
     from sphembed.pose.methods import get_method, load_method_modules
     from sphembed.pose.metrics import AXES
     from sphembed.pose.tables import markdown_table, write_report

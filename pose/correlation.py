@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.grids import bandwidth_of, check_bandwidth
-from sphembed.models.sht import sht
+from sphembed.models.harmonics import sht
 from sphembed.models.wigner import _dl_table_np, _jy_eig_np, wigner_D
 
 __all__ = [

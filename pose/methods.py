@@ -90,7 +90,7 @@ def _make_oracle_sphere(model=None, out_bandwidth=None, refine=True):
     """Aligns the ground-truth sphere maps of the views: R_ab = align(S_b, S_a) (no model)."""
     import tensorflow as tf
 
-    from sphembed.pose.align import align
+    from sphembed.pose.alignment import align
 
     return tf.function(lambda spheres_a, spheres_b: align(spheres_b, spheres_a, out_bandwidth, refine)[0],
                        reduce_retracing=True, autograph=False)

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from sphembed.pose.align import align
+from sphembed.pose.alignment import align
 
 __all__ = ["load_model", "call_model", "relative_pose", "align_image_to_mesh"]
 
@@ -89,7 +89,7 @@ def relative_pose(image_a, image_b, model, out_bandwidth=None, refine=True, top_
       model: embedding model, images [batch, H, W, c] -> spherical maps [batch, 2b, 2b, C] (or its path: a .keras
         checkpoint or a SavedModel / Hub directory; load it once with `load_model` when calling in a loop).
       out_bandwidth: int B' >= b of the SO(3) search grid (default b).
-      refine, top_k: as in `sphembed.pose.align`.
+      refine, top_k: as in `sphembed.pose.alignment`.
       endpoint: output key if the model returns a dict.
       return_scores: also return the correlation scores.
       **align_options: min_separation_deg, refine_steps, tables (see `align`).

@@ -74,7 +74,7 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
     from tqdm import tqdm
 
     from sphembed.data.pairs import make_pairs
-    from sphembed.pose.evaluate import load_split
+    from sphembed.pose.protocol import load_split
     from sphembed.synthesis.novel_view import synthesize_views
     from sphembed.synthesis.rotate import rotate_embedding
 

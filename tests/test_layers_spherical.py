@@ -11,7 +11,7 @@ from scipy.special import eval_legendre
 from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.models.grids import quadrature_weights, sphere_grid, sphere_points
 from sphembed.models.rotations import rotate_map
-from sphembed.models.sht import sht
+from sphembed.models.harmonics import sht
 from sphembed.models.spherical_layers import (
     SphericalAveragePool,
     SphericalBatchNormalization,
@@ -61,8 +61,19 @@ def test_spherical_conv_matches_funk_hecke_quadrature(rng):
 
 def test_spherical_conv_output_is_band_limited_and_bias_is_constant(rng):
     B, L = 8, 5
-    conv = SphericalConv(2, L=L, bias_initializer="ones")
-    y = conv(_maps(rng, B, B)).numpy() - 1.0
+    x = _maps(rng, B, B)
+    conv = SphericalConv(2, L=L)
+    conv.build(x.shape)
+    conv.bias.assign(np.array([0.7, -1.3], "float32"))  # different nonzero constants per channel
+    y = conv(x).numpy()
+    # The bias is the learned constant per channel: the same layer without bias (same kernel) differs by exactly
+    # the bias at every pixel (one float32 addition: round-off <= eps32 |y|, checked at TOL32).
+    no_bias = SphericalConv(2, L=L, use_bias=False)
+    no_bias.build(x.shape)
+    no_bias.kernel.assign(conv.kernel)
+    y0 = no_bias(x).numpy()
+    np.testing.assert_allclose(y - y0, np.broadcast_to([0.7, -1.3], y.shape), atol=TOL32 * np.abs(y).max())
+    # Degrees >= L are zero (the filter has L degrees; the bias is degree 0).
     coeffs = sht(tf.constant(y, tf.float64), basis="real").numpy()
     assert np.abs(coeffs[..., L:, :]).max() < TOL32 * np.abs(coeffs).max()
 

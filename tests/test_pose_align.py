@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.models.rotations import geodesic_angle, matrix_to_euler, rotate_map
-from sphembed.pose.align import align
+from sphembed.pose.alignment import align
 from sphembed.pose.correlation import correlation_at, correlation_coefficients
 
 B, C = 8, 4
@@ -37,8 +37,9 @@ def test_align_refined_recovers_rotation_random(rng):
     g, f, R0 = _rotated_pair(rng, 4)
     R, score = align(g, f, out_bandwidth=8, refine=True)
     assert R.shape == (4, 3, 3) and score.shape == (4,)
-    # float32: measured errors <= 0.03 deg (round-off of the float32 rotated maps); the issue asks for 0.5 deg.
-    assert np.all(_error_deg(R, R0) < 0.5)
+    # The issue asks for 0.5 deg; measured <= 0.008 deg here (float32 maps and the refinement's stopping rule).
+    # Checked at 0.1 deg: >10x the measured error, and well below the grid step 5 pi/(4B') = 28 deg it refines.
+    assert np.all(_error_deg(R, R0) < 0.1)
     _, grid_score = align(g, f, out_bandwidth=8, refine=False)
     assert np.all(score.numpy() >= grid_score.numpy())
 
@@ -46,13 +47,14 @@ def test_align_refined_recovers_rotation_random(rng):
 @pytest.mark.parametrize("beta", [1e-4, 0.002, 0.02, np.pi - 0.002, np.pi - 0.02])
 def test_align_refined_near_euler_singularity(rng, beta):
     # At beta = 0, pi only alpha +/- gamma is defined and Newton on Euler angles crawls; refinement switches frames
-    # there. Without the switch these cases measured errors up to 1.27 deg; with it <= 0.003 deg.
+    # there. Without the switch these cases measured errors up to 1.27 deg; with it <= 0.02 deg (all five betas,
+    # seed 1234). Checked at 0.1 deg: 5x the measured error and 12x below the failure without the switch.
     n = 6
     f = grid_map(random_flm(rng, B, (n, C)), B).astype(np.float32)
     abg = np.stack([rng.uniform(-np.pi, np.pi, n), np.full(n, beta), rng.uniform(-np.pi, np.pi, n)], axis=-1)
     R0 = Rotation.from_euler("ZYZ", abg).as_matrix().astype(np.float32)
     R, _ = align(rotate_map(f, R0).numpy(), f, out_bandwidth=32)
-    assert np.all(_error_deg(R, R0) < 0.5)
+    assert np.all(_error_deg(R, R0) < 0.1)
 
 
 def test_align_scores_are_exact_correlation(rng):

@@ -9,8 +9,8 @@ from scipy.spatial.transform import Rotation
 
 from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.cli import main as cli_main
-from sphembed.pose import evaluate as evaluate_module
-from sphembed.pose.evaluate import evaluate_arrays
+from sphembed.pose import protocol as evaluate_module
+from sphembed.pose.protocol import evaluate_arrays
 from sphembed.pose.methods import available_methods, get_method, register_method
 from sphembed.pose.metrics import geodesic_error_deg, pose_errors_deg, relative_rotation, summarize
 from sphembed.pose.tables import markdown_table, write_report

@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 from sphembed.models import grids
 from sphembed.models.rotations import (euler_to_matrix, geodesic_angle, matrix_to_euler, rotate_coefficients,
                                        rotate_map)
-from sphembed.models.sht import sht
+from sphembed.models.harmonics import sht
 from sphere_testing import eval_flm, grid_map, random_flm, random_rotations
 
 

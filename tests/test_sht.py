@@ -6,7 +6,7 @@ import tensorflow as tf
 from scipy.special import sph_harm_y
 
 from sphembed.models import grids
-from sphembed.models.sht import complex_to_real, isht, real_to_complex, sht
+from sphembed.models.harmonics import complex_to_real, isht, real_to_complex, sht
 from sphere_testing import grid_map, random_flm
 
 METHODS = ["separable", "dense"]

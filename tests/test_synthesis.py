@@ -7,7 +7,7 @@ from PIL import Image
 
 from sphembed.models.embedding_net import EmbeddingNet, Synthesizer
 from sphembed.models.rotations import euler_to_matrix
-from sphembed.models.sht import isht, sht
+from sphembed.models.harmonics import isht, sht
 from sphembed.synthesis.novel_view import novel_views, synthesize_views
 from sphembed.synthesis.rotate import rotate_embedding, tumble_rotations, turntable_rotations
 from sphembed.synthesis.visualize import image_grid, save_gif, save_png
