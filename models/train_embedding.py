@@ -208,13 +208,18 @@ def rotate_in_plane(images, targets, k):
 
 
 def _random_in_plane_rotations(ds, seed):
+    """Random k per example, reproducible for a seed: each batch draws statelessly from its own seed, taken from a
+    seeded stream that changes every epoch, so the parallel map's thread order cannot change the draws."""
     import tensorflow as tf
 
-    def augment(images, targets):
-        k = tf.random.uniform(tf.shape(images)[:1], 0, targets.shape[2], tf.int32, seed=seed)
+    def augment(batch, batch_seed):
+        images, targets = batch
+        k = tf.random.stateless_uniform(tf.shape(images)[:1], tf.stack([tf.constant(seed, tf.int64), batch_seed]),
+                                        0, targets.shape[2], tf.int32)
         return rotate_in_plane(images, targets, k)
 
-    return ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=False, seed=0, repeat=False,

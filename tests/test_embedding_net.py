@@ -229,6 +229,33 @@ def test_target_cache_matches_module_and_is_invalidated(tiny, tmp_path, monkeypa
         te.cached_targets(data, "test", module, "block2")
 
 
+def test_rotate_augment_is_reproducible_for_a_seed(tiny):
+    """Same seed: the same augmented batches (whatever the parallel map's thread order); another seed: others; the
+    draws change from one epoch to the next; and every augmented pair is one rotation of an original example."""
+    from sphembed.models.train_embedding import embedding_dataset, rotate_in_plane
+
+    data, module, _ = tiny
+
+    def epochs(seed, n=2):
+        ds, _ = embedding_dataset(data, "test", module, "block1", 4, seed=seed, rotate_augment=True)
+        return [[(x.numpy(), t.numpy()) for x, t in ds] for _ in range(n)]
+
+    first, again, other = epochs(0), epochs(0), epochs(1, 1)
+    for (x1, t1), (x2, t2) in zip(first[0] + first[1], again[0] + again[1]):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(t1, t2)
+    differs = lambda a, b: any(not np.array_equal(t, u) for (_, t), (_, u) in zip(a, b))  # noqa: E731
+    assert differs(first[0], other[0]) and differs(first[0], first[1])
+    plain, _ = embedding_dataset(data, "test", module, "block1", 4)
+    (x0, t0), (xa, ta) = next(iter(plain)), first[0][0]
+    n = t0.shape[2]
+    for i in range(len(x0)):  # find the roll k of example i; the image must be rotated by the same k
+        k = [j for j in range(n) if np.allclose(np.roll(t0[i], j, axis=1), ta[i], atol=1e-6)]
+        assert k, f"augmented target {i} is not a longitude roll of the original"
+        x_rot, _ = rotate_in_plane(x0[i:i + 1], t0[i:i + 1], np.array([k[0]], np.int32))
+        np.testing.assert_allclose(x_rot[0], xa[i], atol=1e-5)
+
+
 def test_on_the_fly_targets_equal_cached(tiny):
     from sphembed.models.train_embedding import embedding_dataset
 
