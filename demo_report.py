@@ -28,6 +28,7 @@ def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test",
     """Writes the aligned-views figure (rows: view a | view b | view a's mesh in the estimated pose); returns
     the per-row geodesic errors in degrees."""
     from sphembed.data.build import mesh_views
+    from sphembed.data.pairs import pair_rows
     from sphembed.data.records import read_manifest
     from sphembed.data.render import worker_pool
     from sphembed.pose.protocol import estimate_pairs, load_pairs, load_split
@@ -37,21 +38,20 @@ def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test",
 
     manifest = read_manifest(data_dir)
     data = load_split(data_dir, "image", split)
-    row_of = {int(i): r for r, i in enumerate(data["index"])}
     pairs = load_pairs(data_dir, "IB", split, manifest["config"]["pair_partners"], seed)
     firsts = {}
-    for a, b in pairs:  # the first pair of every category
-        firsts.setdefault(data["category"][row_of[int(a)]], (row_of[int(a)], row_of[int(b)], int(a)))
-    rows = np.array([v[:2] for v in firsts.values()], np.int64)
+    for a, b in pair_rows(data["index"], pairs, "IB pairs"):  # the first pair of every category
+        firsts.setdefault(data["category"][a], (a, b))
+    rows = np.array(list(firsts.values()), np.int64)
     method, _ = get_method("embedding", model=embedding_run, out_bandwidth=out_bandwidth)
     R_hat = estimate_pairs(method, data["image"], rows, batch_size=len(rows), desc="aligned views")
     R_a, R_b = data["rotation"][rows[:, 0]], data["rotation"][rows[:, 1]]
     meshes = manifest["splits"][split]["meshes"]
     views = manifest["views_per_mesh"]
-    tasks = [{"spec": meshes[index // views]["source"], "rotations": (R @ Ra)[None], "scales": np.ones((1, 3)),
+    tasks = [{"spec": meshes[int(index) // views]["source"], "rotations": (R @ Ra)[None], "scales": np.ones((1, 3)),
               "image_size": manifest["image_size"], "color": manifest["color"],
               "sphere_bandwidth": manifest["sphere_bandwidth"], "sphere": False}
-             for (_, _, index), R, Ra in zip(firsts.values(), R_hat, R_a.astype(np.float64))]
+             for index, R, Ra in zip(data["index"][rows[:, 0]], R_hat, R_a.astype(np.float64))]
     with worker_pool(1) as pool:
         rendered = np.stack([r["image"][0] for r in pool.map(mesh_views, tasks)])
     rendered = rendered.reshape(data["image"][rows[:, 0]].shape).astype(np.float32) / 255.0  # uint8 -> [0, 1]

@@ -12,7 +12,7 @@ import numpy as np
 
 from sphembed.data.manifest import read_manifest
 
-__all__ = ["KINDS", "make_pairs", "relative_rotations", "pair_file"]
+__all__ = ["KINDS", "make_pairs", "pair_rows", "relative_rotations", "pair_file"]
 
 KINDS = ("IB", "CB")
 
@@ -63,6 +63,28 @@ def make_pairs(data_dir, split="test", kind="IB", partners=3, seed=0):
         raise ValueError(f"IB pairs need >= 2 views per mesh; {data_dir!r} has views_per_mesh={views}")
     categories = [m["category"] for m in manifest["splits"][split]["meshes"]]
     return _pairs(categories, views, kind, partners, seed)
+
+
+def pair_rows(indices, pairs, what="pairs", where="the data"):
+    """The rows (a, b) of index pairs in arrays whose row r holds the example with dataset `index` indices[r].
+
+    Args:
+      indices: int [n], the `index` of each row (e.g. `load_split(...)["index"]`).
+      pairs: int [P, 2] example index pairs (`make_pairs`).
+      what, where: how the error message names the pairs and the arrays.
+
+    Returns:
+      np.int64 [P, 2] row pairs.
+
+    Raises:
+      ValueError: naming (up to 10) pair indices that are not in `indices`.
+    """
+    row_of = {int(i): r for r, i in enumerate(np.ravel(indices))}
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    missing = sorted({int(i) for i in np.ravel(pairs)} - set(row_of))
+    if missing:
+        raise ValueError(f"{what} name indices missing from {where}: {missing[:10]}")
+    return np.array([[row_of[int(a)], row_of[int(b)]] for a, b in pairs], np.int64).reshape(-1, 2)
 
 
 def relative_rotations(rotations, pairs):

@@ -99,18 +99,16 @@ def _pair_arrays(data_dir, split, partners, seed):
     """Images, masks, rotations of a split (numpy, row order of the records) and the IB pairs as row pairs [P, 2]."""
     import numpy as np
 
-    from sphembed.data.pairs import make_pairs
+    from sphembed.data.pairs import make_pairs, pair_rows
     from sphembed.pose.protocol import load_split
 
     views = load_split(data_dir, "image", split)
     masks = load_split(data_dir, "mask", split)
     if not np.array_equal(views["index"], masks["index"]):
         raise ValueError(f"images and masks of split {split!r} of {data_dir} were read in different orders")
-    row_of = {int(index): row for row, index in enumerate(views["index"])}
-    pairs = np.asarray(make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed), dtype=np.int64)
-    if pairs.size == 0:
+    rows = pair_rows(views["index"], make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed))
+    if rows.size == 0:
         raise ValueError(f"split {split!r} of {data_dir} has no pairs of views of one mesh (views_per_mesh >= 2?)")
-    rows = np.vectorize(row_of.__getitem__, otypes=[np.int64])(pairs).reshape(-1, 2)
     return views["image"], masks["mask"], views["rotation"].astype(np.float32), rows
 
 

@@ -420,7 +420,7 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
     import numpy as np
     import tensorflow as tf
 
-    from sphembed.data.pairs import make_pairs
+    from sphembed.data.pairs import make_pairs, pair_rows
     from sphembed.models.embedding_net import EmbeddingNet
     from sphembed.models.losses import area_weighted_huber, relative_error
     from sphembed.pose.protocol import load_split
@@ -435,9 +435,7 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
     config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
     random_net = EmbeddingNet(**config) if isinstance(model, EmbeddingNet) else keras.models.clone_model(model)
     random_pred = _predict(random_net, data["image"], batch_size)
-    row_of = {int(i): r for r, i in enumerate(data["index"])}
-    pairs = np.asarray(make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed), dtype=np.int64)
-    rows = np.vectorize(row_of.__getitem__, otypes=[np.int64])(pairs).reshape(-1, 2)
+    rows = pair_rows(data["index"], make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed))
     errors = {name: _equivariance_errors(maps, data["rotation"], rows, batch_size)
               for name, maps in (("trained", predicted), ("random_init", random_pred), ("targets", targets))}
     cats = data["category"][rows[:, 0]]

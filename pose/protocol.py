@@ -118,14 +118,12 @@ def evaluate_arrays(method_name, method, inputs, rotations, categories, indices,
     Raises:
       ValueError: if a pair names an index that is not in the dataset.
     """
-    row_of = {int(i): r for r, i in enumerate(np.asarray(indices))}
+    from sphembed.data.pairs import pair_rows
+
     symmetric = symmetric or {}
     records, errors = [], {}
     for kind, index_pairs in pairs.items():
-        missing = sorted({int(i) for i in np.ravel(index_pairs)} - set(row_of))
-        if missing:
-            raise ValueError(f"{kind} pairs name indices missing from the {dataset} data: {missing[:10]}")
-        rows = np.vectorize(row_of.__getitem__, otypes=[np.int64])(index_pairs).reshape(-1, 2)
+        rows = pair_rows(indices, index_pairs, f"{kind} pairs", f"the {dataset} data")
         R_hat = estimate_pairs(method, inputs, rows, batch_size, desc=f"{method_name} {kind} {dataset}")
         cats = np.asarray(categories)[rows[:, 0]]
         err = pose_errors_deg(R_hat, rotations[rows[:, 0]], rotations[rows[:, 1]],

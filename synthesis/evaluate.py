@@ -73,15 +73,13 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
     """
     from tqdm import tqdm
 
-    from sphembed.data.pairs import make_pairs
+    from sphembed.data.pairs import make_pairs, pair_rows
     from sphembed.pose.protocol import load_split
     from sphembed.synthesis.novel_view import synthesize_views
     from sphembed.synthesis.rotate import rotate_embedding
 
     data = load_split(data_dir, "image", split, batch_size)
-    row_of = {int(i): r for r, i in enumerate(data["index"])}
-    pairs = np.asarray(make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed), dtype=np.int64)
-    rows = np.vectorize(row_of.__getitem__, otypes=[np.int64])(pairs).reshape(-1, 2)
+    rows = pair_rows(data["index"], make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed))
     images, rotations = data["image"].astype(np.float32), data["rotation"]
     rows_used = ROWS if targets is not None else ROWS[:-1]
     metrics = {row: {"psnr": [], "ssim": [], "iou": []} for row in rows_used}
@@ -124,12 +122,12 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
 
 
 def _table(groups, label):
-    lines = [f"| {label} | method | PSNR (dB) | SSIM | silhouette IoU | pairs |", "|---|---|---|---|---|---|"]
-    for name, rows in groups.items():
-        for row in (r for r in ROWS if r in rows):
-            m = rows[row]
-            lines.append(f"| {name} | {row} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['iou']:.3f} | {m['pairs']} |")
-    return "\n".join(lines)
+    from sphembed.report import markdown_table
+
+    return markdown_table([label, "method", "PSNR (dB)", "SSIM", "silhouette IoU", "pairs"],
+                          [[name, row, f"{rows[row]['psnr']:.2f}", f"{rows[row]['ssim']:.3f}",
+                            f"{rows[row]['iou']:.3f}", rows[row]["pairs"]]
+                           for name, rows in groups.items() for row in ROWS if row in rows])
 
 
 def write_report(results, examples, out_dir, turntables=None, title="Novel-view synthesis"):

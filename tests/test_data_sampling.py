@@ -53,3 +53,16 @@ def test_3dof_uniform():
 def test_bad_arguments(mode, n, match):
     with pytest.raises(ValueError, match=match):
         sample_rotations(n, mode, seed=0)
+
+
+def test_pair_rows_maps_indices_to_rows():
+    """Rows follow the arrays' own order of `index` values, whatever it is; unknown indices are named."""
+    from sphembed.data.pairs import pair_rows
+
+    indices = np.array([7, 3, 11, 0])  # e.g. a split read back in shard order
+    rows = pair_rows(indices, [[3, 11], [0, 7], [11, 3]])
+    assert rows.dtype == np.int64
+    np.testing.assert_array_equal(indices[rows], [[3, 11], [0, 7], [11, 3]])
+    assert pair_rows(indices, np.zeros((0, 2))).shape == (0, 2)
+    with pytest.raises(ValueError, match=r"IB pairs name indices missing from the data: \[5, 9\]"):
+        pair_rows(indices, [[3, 5], [9, 0]], "IB pairs")
