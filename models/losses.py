@@ -13,6 +13,9 @@ Properties (checked in tests/test_losses.py):
     estimation ignores (it adds a constant to C(R)).
   * relative error: mean(|p - t| / (|p| + |t| + eps)), in [0, 1); 0 iff p = t; 1 - O(eps) when p = 0 != t;
     symmetric in (p, t).
+  * channel scale (the Keras losses' `channel_scale` s [C]): the loss of (p / s, t / s), i.e. every channel
+    measured in units of its own spread, so that channels whose rotation-dependent part is small are fitted as
+    well as the large ones (`channel_rms` gives s from a split's targets).
   * The synthesizer's pixel loss is L1 (`keras.losses.MeanAbsoluteError`, used as is).
 """
 
@@ -29,6 +32,7 @@ __all__ = [
     "AreaWeightedHuber",
     "CenteredAreaWeightedHuber",
     "RelativeError",
+    "channel_rms",
     "EMBEDDING_LOSSES",
     "embedding_loss",
 ]
@@ -121,44 +125,77 @@ def relative_error(y_true, y_pred, eps=1e-6):
         return tf.reduce_mean(tf.reshape(ratio, [tf.shape(ratio)[0], -1]), axis=-1)
 
 
+def channel_rms(targets):
+    """Per-channel RMS of the rotation-dependent part of sphere maps: targets [n, 2B, 2B, C] -> float64 [C].
+
+    s_c = sqrt(mean_{n,j,k} w_j (t - m(t))^2) with m the per-example spherical mean (`spherical_mean`) and w_j the
+    area weights (mean 1): the spread that the SO(3) correlation sees. Channels that are constant over the sphere
+    (s_c at round-off of their values) get s_c = 1 (nothing to scale).
+    """
+    import numpy as np
+
+    t = np.asarray(targets, np.float64)
+    w = area_weights(bandwidth_of(t, "targets"), "float64")[None, :, None, None]
+    centered = t - (w * t).mean(axis=(1, 2), keepdims=True)
+    rms = np.sqrt((w * centered ** 2).mean(axis=(0, 1, 2)))
+    return np.where(rms > 1e-6 * (np.abs(t).max(axis=(0, 1, 2)) + 1e-30), rms, 1.0)
+
+
 @keras.saving.register_keras_serializable(package="sphembed")
 class AreaWeightedHuber(keras.losses.Loss):
-    """Keras loss wrapping `area_weighted_huber` (paper eq. 5-6; delta = 1 by default)."""
+    """Keras loss wrapping `area_weighted_huber` (paper eq. 5-6; delta = 1 by default).
 
-    def __init__(self, delta=1.0, name="area_weighted_huber", reduction="sum_over_batch_size", dtype=None):
+    channel_scale: optional per-channel scale s [C]; the loss is then that of (y_true / s, y_pred / s).
+    """
+
+    def __init__(self, delta=1.0, channel_scale=None, name="area_weighted_huber", reduction="sum_over_batch_size",
+                 dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.delta = float(delta)
+        self.channel_scale = None if channel_scale is None else [float(v) for v in channel_scale]
+        if self.channel_scale is not None and min(self.channel_scale) <= 0:
+            raise ValueError(f"channel_scale must be positive, got min {min(self.channel_scale)}")
+
+    def _scaled(self, y_true, y_pred):
+        if self.channel_scale is None:
+            return y_true, y_pred
+        y_pred = tf.convert_to_tensor(y_pred)
+        s = tf.constant(self.channel_scale, y_pred.dtype)
+        if y_pred.shape[-1] is not None and y_pred.shape[-1] != len(self.channel_scale):
+            raise ValueError(f"channel_scale has {len(self.channel_scale)} entries for {y_pred.shape[-1]} channels")
+        return tf.cast(y_true, y_pred.dtype) / s, y_pred / s
 
     def call(self, y_true, y_pred):
-        return area_weighted_huber(y_true, y_pred, self.delta)
+        return area_weighted_huber(*self._scaled(y_true, y_pred), self.delta)
 
     def get_config(self):
-        return {**super().get_config(), "delta": self.delta}
+        return {**super().get_config(), "delta": self.delta, "channel_scale": self.channel_scale}
 
 
 @keras.saving.register_keras_serializable(package="sphembed")
 class CenteredAreaWeightedHuber(AreaWeightedHuber):
     """Keras loss wrapping `centered_area_weighted_huber` (the area-weighted Huber loss without degree 0)."""
 
-    def __init__(self, delta=1.0, name="centered_area_weighted_huber", reduction="sum_over_batch_size", dtype=None):
-        super().__init__(delta=delta, name=name, reduction=reduction, dtype=dtype)
+    def __init__(self, delta=1.0, channel_scale=None, name="centered_area_weighted_huber",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(delta=delta, channel_scale=channel_scale, name=name, reduction=reduction, dtype=dtype)
 
     def call(self, y_true, y_pred):
-        return centered_area_weighted_huber(y_true, y_pred, self.delta)
+        return centered_area_weighted_huber(*self._scaled(y_true, y_pred), self.delta)
 
 
 EMBEDDING_LOSSES = {"huber": AreaWeightedHuber, "centered-huber": CenteredAreaWeightedHuber}
 
 
-def embedding_loss(name):
-    """The EmbeddingNet loss named `name` (a key of EMBEDDING_LOSSES), delta = 1.
+def embedding_loss(name, channel_scale=None):
+    """The embedding loss named `name` (a key of EMBEDDING_LOSSES), delta = 1, optionally per-channel scaled.
 
     Raises:
       ValueError: for an unknown name.
     """
     if name not in EMBEDDING_LOSSES:
         raise ValueError(f"loss must be one of {sorted(EMBEDDING_LOSSES)}, got {name!r}")
-    return EMBEDDING_LOSSES[name]()
+    return EMBEDDING_LOSSES[name](channel_scale=channel_scale)
 
 
 @keras.saving.register_keras_serializable(package="sphembed")

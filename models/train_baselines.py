@@ -303,8 +303,10 @@ def run_regression(args):
     cfg = _config(args, "regression")
     embedding = get_preset(args.preset, "embedding")
     for key in ("latent_dim", "base_filters", "max_filters"):  # the same encoder as the embedding by default
-        if cfg[key] is None:
+        if cfg[key] is None and embedding.get("architecture") == "encoder-decoder":
             cfg[key] = embedding[key]
+        if cfg[key] is None:  # the embedding has no such encoder: train_regression's default
+            del cfg[key]
     _, info = train_regression(args.data, args.run_dir, strategy=args.strategy, verbose=args.verbose, **cfg)
     last = info["last_epoch"]
     print(f"train-regression: {args.run_dir}/regression.keras (training geodesic error "

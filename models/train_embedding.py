@@ -24,7 +24,7 @@ In-plane rotation augmentation (`rotate_augment`): the camera looks along the sp
 rotating the mesh by alpha = k 360 / (2b) degrees about z (k = 0..2b-1, uniform per example) rotates the image
 by alpha about its center (counterclockwise, `np.rot90` for 90 degrees) and rolls the target by k longitude samples,
 exactly for the targets (the spherical CNN commutes with longitude rolls). The image is resampled bilinearly; its
-shading is only approximate, since the light, fixed to the camera's upper left, turns with the image.
+shading is exact too for quarter turns, since the gray renders are lit by a headlight along the camera axis.
 
 A run directory holds the standard files of `sphembed.models.training` (TensorBoard logs, best/last .keras, backup
 for resuming, history.json) plus `embedding.keras` (the final EmbeddingNet) and `embedding_info.json` (endpoint,
@@ -48,8 +48,13 @@ __all__ = [
     "read_run_info",
     "cached_targets",
     "target_dataset",
+    "target_channel_scale",
+    "mesh_template_targets",
     "rotate_in_plane",
     "embedding_dataset",
+    "ARCHITECTURE_SIZES",
+    "architecture_sizes",
+    "architecture_config",
     "build_embedding_net",
     "learning_rate_schedule",
     "train_embedding",
@@ -64,6 +69,13 @@ __all__ = [
 ]
 
 TARGET_MODES = ("cache", "on-the-fly")
+TARGET_SCALINGS = ("none", "channel")
+TARGET_SOURCES = ("view", "mesh")
+# The sizes each embedding architecture takes (preset settings and train-embedding flags of the same names).
+ARCHITECTURE_SIZES = {
+    "encoder-decoder": ("latent_dim", "base_filters", "max_filters"),
+    "lifted": ("lift_bandwidth", "stem_stride", "base_filters", "max_filters", "context_filters"),
+}
 EMBEDDING_LOSSES = ("centered-huber", "huber")  # sphembed.models.losses.EMBEDDING_LOSSES (no TensorFlow import here)
 
 
@@ -108,17 +120,65 @@ def _targets_layer(module, endpoint):
     return load_targets_layer(module, endpoint)
 
 
-def _cache_paths(data_dir, split, module, endpoint):
+def _cache_paths(data_dir, split, module, endpoint, source="view"):
     module_hash = module_fingerprint(module)
     manifest_hash = _manifest_fingerprint(data_dir)
     key = hashlib.sha256(f"{module_hash}\0{endpoint}\0{manifest_hash}".encode()).hexdigest()[:12]
     folder = os.path.join(data_dir, "targets", f"{endpoint}-{key}")
     meta = {"module": os.path.abspath(module), "module_sha256": module_hash, "endpoint": endpoint,
-            "manifest_sha256": manifest_hash}
-    return os.path.join(folder, f"{split}.tfrecord"), os.path.join(folder, f"{split}.json"), meta
+            "manifest_sha256": manifest_hash, "source": source}
+    name = split if source == "view" else f"{split}-{source}"
+    return os.path.join(folder, f"{name}.tfrecord"), os.path.join(folder, f"{name}.json"), meta
 
 
-def cached_targets(data_dir, split, module, endpoint, batch_size=64):
+def _write_tensors(record, tensors):
+    """Writes float32 tensors [n, ...] one per record to `record` (via a temporary file); returns n."""
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(record + ".tmp") as writer:
+        for t in tensors:
+            writer.write(tf.io.serialize_tensor(tf.constant(t, tf.float32)).numpy())
+    os.replace(record + ".tmp", record)
+    return len(tensors)
+
+
+def mesh_template_targets(targets, rotations, views_per_mesh, batch_size=256):
+    """Exactly equivariant targets from per-view ones: T_v = Lambda_{R_v} T_M with one template per mesh,
+    T_M = mean over the mesh's views u of Lambda_{R_u}^{-1} Phi(S(R_u M)).
+
+    Args:
+      targets: float32 [n, 2b, 2b, C], per-view targets Phi(S(R_v M)) in dataset order (index = mesh * V + view).
+      rotations: float32 [n, 3, 3], the views' poses R_v.
+      views_per_mesh: V.
+      batch_size: maps per spectral rotation call.
+
+    Returns:
+      float32 [n, 2b, 2b, C]: band-limited to degrees l < b (the rotation is spectral, `rotate_map`), and the views
+      of one mesh are exact rotations of each other (up to float32 round-off).
+
+    Raises:
+      ValueError: if n is not a multiple of V.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from sphembed.models.rotations import rotate_map
+
+    n = len(targets)
+    if n % views_per_mesh:
+        raise ValueError(f"{n} targets are not whole meshes of {views_per_mesh} views")
+
+    def rotate(maps, R):
+        return np.concatenate([rotate_map(tf.constant(maps[i:i + batch_size]),
+                                          tf.constant(R[i:i + batch_size])).numpy() for i in range(0, n, batch_size)])
+
+    R = np.asarray(rotations, np.float32)
+    back = rotate(np.asarray(targets, np.float32), np.swapaxes(R, 1, 2))
+    templates = back.reshape(n // views_per_mesh, views_per_mesh, *back.shape[1:]).mean(axis=1)
+    return rotate(np.repeat(templates, views_per_mesh, axis=0), R)
+
+
+def cached_targets(data_dir, split, module, endpoint, batch_size=64, source="view"):
     """Computes (once) and caches the spherical-CNN targets of every example of a split.
 
     Args:
@@ -127,6 +187,8 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64):
       module: path of the spherical-CNN Hub module (SavedModel directory).
       endpoint: endpoint name of the module (e.g. "block3").
       batch_size: examples per module call while computing.
+      source: "view": Phi(S(R_v M)) of each view (the paper's); "mesh": Lambda_{R_v} T_M from one template per mesh
+        (`mesh_template_targets`, exactly equivariant), derived from the "view" targets.
 
     Returns:
       (tfrecord_path, meta): meta is the JSON record of the module docstring ("count", "shape" [2b, 2b, C], ...).
@@ -139,12 +201,29 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64):
 
     from sphembed.data.records import make_dataset
 
-    record, meta_path, meta = _cache_paths(data_dir, split, module, endpoint)
+    if source not in TARGET_SOURCES:
+        raise ValueError(f"source must be one of {TARGET_SOURCES}, got {source!r}")
+    record, meta_path, meta = _cache_paths(data_dir, split, module, endpoint, source)
     if os.path.isfile(meta_path) and os.path.isfile(record):
         with open(meta_path) as fh:
             cached = json.load(fh)
-        if all(cached.get(k) == v for k, v in meta.items() if k != "module"):
+        if all(cached.get(k, "view") == v for k, v in meta.items() if k != "module"):
             return record, cached
+    if source == "mesh":
+        import numpy as np
+
+        from sphembed.data.records import make_dataset, read_manifest
+
+        ds, view_meta = target_dataset(data_dir, split, module, endpoint)
+        per_view = np.concatenate([t.numpy() for t in ds.batch(256)])
+        rotations = np.concatenate([b["rotation"].numpy() for b in make_dataset(
+            data_dir, split, batch_size=256, features=("rotation",))])
+        count = _write_tensors(record, mesh_template_targets(per_view, rotations,
+                                                             read_manifest(data_dir)["views_per_mesh"]))
+        meta.update(count=count, shape=view_meta["shape"])
+        with open(meta_path, "w") as fh:
+            json.dump(meta, fh, indent=2)
+        return record, meta
     layer = _targets_layer(module, endpoint)
     total = split_count(data_dir, split)
     os.makedirs(os.path.dirname(record), exist_ok=True)
@@ -169,15 +248,27 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64):
     return record, meta
 
 
-def target_dataset(data_dir, split, module, endpoint):
-    """tf.data.Dataset of cached targets, float32 [2b, 2b, C] per example, in dataset order; and the meta dict."""
+def target_dataset(data_dir, split, module, endpoint, source="view"):
+    """tf.data.Dataset of cached targets, float32 [2b, 2b, C] per example, in dataset order; and the meta dict
+    (`cached_targets`; source "view" or "mesh")."""
     import tensorflow as tf
 
-    record, meta = cached_targets(data_dir, split, module, endpoint)
+    record, meta = cached_targets(data_dir, split, module, endpoint, source=source)
     shape = meta["shape"]
     ds = tf.data.TFRecordDataset(record).map(
         lambda s: tf.ensure_shape(tf.io.parse_tensor(s, tf.float32), shape), num_parallel_calls=tf.data.AUTOTUNE)
     return ds, meta
+
+
+def target_channel_scale(data_dir, split, module, endpoint, source="view"):
+    """Per-channel spread of a split's cached targets: float64 [C], `sphembed.models.losses.channel_rms` (the RMS of
+    each channel's rotation-dependent part, degree 0 removed per example)."""
+    import numpy as np
+
+    from sphembed.models.losses import channel_rms
+
+    ds, _ = target_dataset(data_dir, split, module, endpoint, source)
+    return channel_rms(np.concatenate([t.numpy() for t in ds.batch(256)]))
 
 
 def rotate_in_plane(images, targets, k):
@@ -223,7 +314,7 @@ def _random_in_plane_rotations(ds, seed):
 
 
 def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=False, seed=0, repeat=False,
-                      targets="cache", rotate_augment=False):
+                      targets="cache", rotate_augment=False, targets_from="view"):
     """(image, target) batches: image float32 [batch, H, W, c] in [0, 1], target float32 [batch, 2b, 2b, C].
 
     Args:
@@ -232,12 +323,14 @@ def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=Fal
       shuffle, seed, repeat: shuffling (seeded, reshuffled each epoch) and repetition of the examples.
       targets: "cache" (computed once, see the module docstring) or "on-the-fly" (module applied per batch).
       rotate_augment: random in-plane rotations of each example (`rotate_in_plane`, uniform k).
+      targets_from: "view" (Phi(S(R_v M)), the paper's) or "mesh" (Lambda_{R_v} T_M, `mesh_template_targets`;
+        cached targets only).
 
     Returns:
       (dataset, target_shape): target_shape is [2b, 2b, C].
 
     Raises:
-      ValueError: for an unknown `targets` mode.
+      ValueError: for an unknown `targets` mode or source, or "mesh" targets on the fly.
     """
     import tensorflow as tf
 
@@ -245,6 +338,10 @@ def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=Fal
 
     if targets not in TARGET_MODES:
         raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
+    if targets_from not in TARGET_SOURCES:
+        raise ValueError(f"targets_from must be one of {TARGET_SOURCES}, got {targets_from!r}")
+    if targets == "on-the-fly" and targets_from != "view":
+        raise ValueError("mesh-template targets (targets_from='mesh') need targets='cache'")
     if targets == "on-the-fly":
         layer = _targets_layer(module, endpoint)
         ds = make_dataset(data_dir, split, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -256,7 +353,7 @@ def embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=Fal
         if rotate_augment:
             ds = _random_in_plane_rotations(ds, seed)
         return ds.prefetch(tf.data.AUTOTUNE), shape
-    target_ds, meta = target_dataset(data_dir, split, module, endpoint)
+    target_ds, meta = target_dataset(data_dir, split, module, endpoint, targets_from)
     images = make_dataset(data_dir, split, features=("image",)).map(lambda ex: ex["image"])
     # Known cardinality: Keras' progress bar shows the steps of an epoch.
     ds = tf.data.Dataset.zip((images, target_ds)).apply(tf.data.experimental.assert_cardinality(meta["count"]))
@@ -277,15 +374,43 @@ def _image_shape(data_dir):
     return [manifest["image_size"], manifest["image_size"], manifest["channels"]]
 
 
-def build_embedding_net(image_shape, target_shape, latent_dim, base_filters, max_filters):
-    """EmbeddingNet for images [H, H, c] and targets [2b, 2b, C] (shapes as lists)."""
-    from sphembed.models.embedding_net import EmbeddingNet
+def architecture_sizes(architecture, sizes):
+    """The non-None entries of `sizes` after checking that they are sizes of `architecture` (ARCHITECTURE_SIZES).
 
+    Raises:
+      ValueError: unknown architecture, or a non-None size of another architecture.
+    """
+    if architecture not in ARCHITECTURE_SIZES:
+        raise ValueError(f"architecture must be one of {sorted(ARCHITECTURE_SIZES)}, got {architecture!r}")
+    given = {k: v for k, v in sizes.items() if v is not None}
+    foreign = sorted(set(given) - set(ARCHITECTURE_SIZES[architecture]))
+    if foreign:
+        raise ValueError(f"{foreign} do not apply to the {architecture!r} architecture (its sizes: "
+                         f"{list(ARCHITECTURE_SIZES[architecture])})")
+    return given
+
+
+def build_embedding_net(image_shape, target_shape, architecture="encoder-decoder", **sizes):
+    """The embedding network for images [H, H, c] and targets [2b, 2b, C] (shapes as lists).
+
+    Args:
+      image_shape, target_shape: lists [H, H, c] and [2b, 2b, C].
+      architecture: "encoder-decoder" (`EmbeddingNet`, the paper's: 1D bottleneck) or "lifted"
+        (`LiftedEmbeddingNet`: the view lifted onto the sphere grid, exactly equivariant to in-plane turns).
+      **sizes: that architecture's sizes (ARCHITECTURE_SIZES); None values take the class defaults.
+
+    Raises:
+      ValueError: unknown architecture, non-square images, or a size the architecture does not have.
+    """
+    given = architecture_sizes(architecture, sizes)
     H, W, c = image_shape
     if H != W:
         raise ValueError(f"images must be square, got image shape {image_shape}")
-    return EmbeddingNet(H, c, target_shape[0] // 2, target_shape[-1], latent_dim=latent_dim,
-                        base_filters=base_filters, max_filters=max_filters)
+    if architecture == "lifted":
+        from sphembed.models.lifted_net import LiftedEmbeddingNet as net
+    else:
+        from sphembed.models.embedding_net import EmbeddingNet as net
+    return net(H, c, target_shape[0] // 2, target_shape[-1], **given)
 
 
 def learning_rate_schedule(learning_rate, boundaries, decay, steps_per_epoch):
@@ -298,10 +423,12 @@ def learning_rate_schedule(learning_rate, boundaries, decay, steps_per_epoch):
     return piecewise_schedule(boundaries, values, steps_per_epoch)
 
 
-def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024, base_filters=64, max_filters=256,
+def train_embedding(data_dir, module, run_dir, target_endpoint, architecture="encoder-decoder", latent_dim=None,
+                    base_filters=None, max_filters=None, lift_bandwidth=None, stem_stride=None, context_filters=None,
                     epochs=10, batch_size=32, learning_rate=1e-3, lr_boundaries=(), lr_decay=0.1, targets="cache",
-                    loss="huber", rotate_augment=False, seed=0, strategy="default", train_split="train",
-                    val_split="test", verbose=1):
+                    loss="huber", target_scaling="none", targets_from="view", rotate_augment=False, seed=0,
+                    strategy="default",
+                    train_split="train", val_split="test", verbose=1, callbacks=()):
     """Trains an EmbeddingNet from images to the targets of `target_endpoint`; resumes a killed run in run_dir.
 
     Args:
@@ -309,50 +436,70 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024,
       module: spherical-CNN Hub module directory (`sphembed export-hub --model sphcnn`).
       run_dir: run directory (see the module docstring).
       target_endpoint: endpoint name of the module.
-      latent_dim, base_filters, max_filters: EmbeddingNet sizes.
+      architecture: "encoder-decoder" (`EmbeddingNet`, the paper's) or "lifted" (`LiftedEmbeddingNet`), see
+        `build_embedding_net`.
+      latent_dim, base_filters, max_filters, lift_bandwidth, stem_stride, context_filters: the architecture's sizes
+        (ARCHITECTURE_SIZES; None: the class default; a size of the other architecture must be None).
       epochs, batch_size, learning_rate: Adam epochs, global batch size and initial rate.
       loss: "huber" (the paper's area-weighted Huber, delta = 1) or "centered-huber" (without each channel's spherical
         mean, `CenteredAreaWeightedHuber`); see `sphembed.models.losses.EMBEDDING_LOSSES`.
       lr_boundaries, lr_decay: piecewise-constant learning rate, multiplied by lr_decay at each boundary (epochs).
       targets: "cache" or "on-the-fly".
+      target_scaling: "none" (the paper's) or "channel": the loss measures every target channel in units of its
+        own spread over the training split (`target_channel_scale`); the network still outputs the targets' units.
+      targets_from: "view" (the paper's Phi(S(R_v M)) per view) or "mesh" (Lambda_{R_v} T_M, one rotation-averaged
+        template per mesh, exactly equivariant: `mesh_template_targets`).
       rotate_augment: random in-plane rotations of the training examples (`rotate_in_plane`).
       seed: seed of the weights, the shuffling and the augmentation.
       strategy: "default", "mirrored" or "multi-worker" (`sphembed.models.training.make_strategy`).
       train_split, val_split: dataset splits.
       verbose: Keras verbosity (1: progress bar).
+      callbacks: extra Keras callbacks (e.g. `sphembed.pose.protocol`-based evaluation during training).
 
     Returns:
-      (model, info): the trained EmbeddingNet and the dict written to RUN_DIR/embedding_info.json.
+      (model, info): the trained network and the dict written to RUN_DIR/embedding_info.json.
     """
     import keras
 
     from sphembed.models.losses import RelativeError, area_weighted_huber, embedding_loss
     from sphembed.models.training import fit_and_record, make_strategy
 
-    loss_fn = embedding_loss(loss)  # validates the name before any work
+    embedding_loss(loss)  # validates the name before any work
+    if target_scaling not in TARGET_SCALINGS:
+        raise ValueError(f"target_scaling must be one of {TARGET_SCALINGS}, got {target_scaling!r}")
+    sizes = architecture_sizes(architecture, dict(latent_dim=latent_dim, base_filters=base_filters,
+                                                  max_filters=max_filters, lift_bandwidth=lift_bandwidth,
+                                                  stem_stride=stem_stride, context_filters=context_filters))
     keras.utils.set_random_seed(seed)
     strategy = make_strategy(strategy)
     train_ds, target_shape = embedding_dataset(data_dir, train_split, module, target_endpoint, batch_size,
                                                shuffle=True, seed=seed, targets=targets,
-                                               rotate_augment=rotate_augment)
-    val_ds, _ = embedding_dataset(data_dir, val_split, module, target_endpoint, batch_size, targets=targets)
+                                               rotate_augment=rotate_augment, targets_from=targets_from)
+    val_ds, _ = embedding_dataset(data_dir, val_split, module, target_endpoint, batch_size, targets=targets,
+                                  targets_from=targets_from)
     image_shape = _image_shape(data_dir)
     steps = math.ceil(split_count(data_dir, train_split) / batch_size)
+    scale = (target_channel_scale(data_dir, train_split, module, target_endpoint, targets_from)
+             if target_scaling == "channel" else None)
+    loss_fn = embedding_loss(loss, channel_scale=scale)
     with strategy.scope():
-        model = build_embedding_net(image_shape, target_shape, latent_dim, base_filters, max_filters)
+        model = build_embedding_net(image_shape, target_shape, architecture, **sizes)
         schedule = learning_rate_schedule(learning_rate, lr_boundaries, lr_decay, steps)
         metrics = [RelativeError()]
         if loss != "huber":  # the paper's loss, reported as val_huber whatever the training loss
             metrics.append(keras.metrics.MeanMetricWrapper(area_weighted_huber, name="huber"))
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_fn, metrics=metrics)
     history = fit_and_record(model, train_ds, run_dir, epochs, validation_data=val_ds, steps_per_epoch=None,
-                             monitor="val_loss", verbose=verbose)
+                             monitor="val_loss", callbacks=callbacks, verbose=verbose)
     model.save(os.path.join(run_dir, "embedding.keras"))
     last = history["epochs"][-1] if history["epochs"] else {}
     info = {"target_endpoint": target_endpoint, "module": os.path.abspath(module),
             "module_sha256": module_fingerprint(module), "data_dir": os.path.abspath(data_dir),
-            "image_shape": image_shape, "target_shape": list(target_shape), "config": model.get_config(),
-            "epochs": epochs, "loss": loss, "rotate_augment": bool(rotate_augment),
+            "image_shape": image_shape, "target_shape": list(target_shape), "architecture": architecture,
+            "config": model.get_config(),
+            "epochs": epochs, "loss": loss, "target_scaling": target_scaling, "targets_from": targets_from,
+            "channel_scale": None if scale is None else [float(v) for v in scale],
+            "rotate_augment": bool(rotate_augment),
             "train_seconds": history.get("total_seconds"), "val_loss": last.get("val_loss"),
             "val_huber": last.get("val_loss" if loss == "huber" else "val_huber"),
             "val_relative_error": last.get("val_relative_error")}
@@ -362,10 +509,12 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, latent_dim=1024,
 
 
 def load_embedding_model(path):
-    """An EmbeddingNet from a .keras file, or from a run directory (its embedding.keras)."""
+    """An embedding network (EmbeddingNet or LiftedEmbeddingNet) from a .keras file, or from a run directory (its
+    embedding.keras)."""
     import keras
 
-    import sphembed.models.embedding_net  # noqa: F401  (registers the classes for deserialization)
+    import sphembed.models.embedding_net  # noqa: F401  (register the classes for deserialization)
+    import sphembed.models.lifted_net  # noqa: F401
 
     if os.path.isdir(path):
         path = os.path.join(path, "embedding.keras")
@@ -401,11 +550,12 @@ def _equivariance_errors(maps, rotations, pairs, batch_size):
     return np.concatenate(out)
 
 
-def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_size=32, seed=0, partners=3):
+def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_size=32, seed=0, partners=3,
+                       targets_from="view"):
     """Validation loss / relative error and learned equivariance (module docstring), per category and "all".
 
     Args:
-      model: trained EmbeddingNet (or any Keras model images -> [batch, 2b, 2b, C]).
+      model: trained EmbeddingNet / LiftedEmbeddingNet (or any Keras model images -> [batch, 2b, 2b, C]).
       data_dir, module, endpoint: dataset, spherical-CNN module and endpoint the model was trained on.
       split: held-out split.
       batch_size: examples per call.
@@ -422,18 +572,20 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
 
     from sphembed.data.pairs import make_pairs, pair_rows
     from sphembed.models.embedding_net import EmbeddingNet
+    from sphembed.models.lifted_net import LiftedEmbeddingNet
     from sphembed.models.losses import area_weighted_huber, relative_error
     from sphembed.pose.protocol import load_split
 
     data = load_split(data_dir, "image", split, batch_size)
-    target_ds, meta = target_dataset(data_dir, split, module, endpoint)
+    target_ds, meta = target_dataset(data_dir, split, module, endpoint, targets_from)
     targets = np.stack([t.numpy() for t in target_ds])
     predicted = _predict(model, data["image"], batch_size)
     if predicted.shape != targets.shape:
         raise ValueError(f"model output {predicted.shape[1:]} differs from the {endpoint} targets {targets.shape[1:]}")
     keras.utils.set_random_seed(seed)
     config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
-    random_net = EmbeddingNet(**config) if isinstance(model, EmbeddingNet) else keras.models.clone_model(model)
+    nets = (EmbeddingNet, LiftedEmbeddingNet)
+    random_net = type(model)(**config) if isinstance(model, nets) else keras.models.clone_model(model)
     random_pred = _predict(random_net, data["image"], batch_size)
     rows = pair_rows(data["index"], make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed))
     errors = {name: _equivariance_errors(maps, data["rotation"], rows, batch_size)
@@ -469,8 +621,9 @@ def add_training_arguments(parser, section):
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "train-embedding", help="train EmbeddingNet (image -> spherical embedding) on spherical-CNN targets",
-        description="Trains the image -> sphere encoder-decoder to regress the spherical-CNN module's features at "
+        "train-embedding", help="train the embedding network (image -> spherical embedding) on spherical-CNN targets",
+        description="Trains the image -> sphere network (--architecture: the paper's encoder-decoder or the lifted, "
+        "in-plane equivariant one) to regress the spherical-CNN module's features at "
         "--target-endpoint of each example's rotated mesh (area-weighted Huber loss, or --loss). Targets are "
         "computed once and cached under DATA/targets/ (recomputed when the module, endpoint or dataset changes). Writes TensorBoard "
         "logs, checkpoints, history.json, embedding.keras and embedding_info.json into --run-dir; rerunning the "
@@ -487,6 +640,26 @@ def register(subparsers):
     p.add_argument("--rotate-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random in-plane rotations of the training views (image rotated, target rolled in "
                    "longitude) (preset)")
+    p.add_argument("--targets-from", choices=TARGET_SOURCES, default=None,
+                   help="view: each view's Phi(S(R_v M)) (the paper's); mesh: Lambda_{R_v} T_M, the exact rotation "
+                   "of one template per mesh (the mean of its views' targets rotated back), exactly equivariant "
+                   "(preset)")
+    p.add_argument("--target-scaling", choices=TARGET_SCALINGS, default=None,
+                   help="none: the loss in the targets' units; channel: each target channel measured in units of "
+                   "its own spread over the training split (the rotation-dependent part; small channels are "
+                   "fitted too) (preset)")
+    p.add_argument("--architecture", choices=sorted(ARCHITECTURE_SIZES), default=None,
+                   help="encoder-decoder: the paper's EmbeddingNet (1D bottleneck; sizes --latent-dim, "
+                   "--base-filters, --max-filters); lifted: LiftedEmbeddingNet, the view lifted onto the sphere grid "
+                   "and a circular CNN, exactly equivariant to in-plane turns (sizes --lift-bandwidth, "
+                   "--stem-stride, --base-filters, --max-filters, --context-filters) (preset)")
+    p.add_argument("--lift-bandwidth", type=int, default=None, metavar="B",
+                   help="lifted: bandwidth of the 2B x 2B grid the view is lifted onto (preset)")
+    p.add_argument("--stem-stride", type=int, choices=(1, 2), default=None,
+                   help="lifted: 2 = a 5x5 stride-2 stem conv (the view lifted at twice the CNN's first resolution, "
+                   "for thin parts), 1 = 3x3 (preset)")
+    p.add_argument("--context-filters", type=int, default=None,
+                   help="lifted: channels of the context ring and the global shape vector (preset)")
     p.set_defaults(func=run)
 
     e = subparsers.add_parser(
@@ -523,8 +696,17 @@ def preset_from_args(args, section):
     return get_preset(args.preset, section, **{key: getattr(args, key, None) for key in defaults})
 
 
+def architecture_config(cfg, given=()):
+    """cfg with the sizes that do not apply to cfg["architecture"] set to None, unless named in `given` (sizes the
+    user set, which then raise in `build_embedding_net`): a preset's sizes of the other architecture are dropped."""
+    keep = set(ARCHITECTURE_SIZES.get(cfg["architecture"], ())) | set(given)
+    every = {k for sizes in ARCHITECTURE_SIZES.values() for k in sizes}
+    return {k: (None if k in every - keep else v) for k, v in cfg.items()}
+
+
 def run(args):
     cfg = preset_from_args(args, "embedding")
+    cfg = architecture_config(cfg, [k for k in cfg if getattr(args, k, None) is not None])
     if not os.path.isdir(args.data):
         raise SystemExit(f"train-embedding: --data {args.data!r} is not a directory")
     _, info = train_embedding(args.data, args.module, args.run_dir, strategy=args.strategy, verbose=args.verbose,
@@ -541,7 +723,8 @@ def run_eval(args):
     if not module or not endpoint:
         raise SystemExit("eval-embedding: give --module and --target-endpoint (no embedding_info.json next to the "
                          "model)")
-    result = evaluate_embedding(load_embedding_model(args.model), args.data, module, endpoint, split=args.split)
+    result = evaluate_embedding(load_embedding_model(args.model), args.data, module, endpoint, split=args.split,
+                                targets_from=info.get("targets_from", "view"))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2)

@@ -4,16 +4,21 @@ Relative pose of views a, b of objects in poses R_a, R_b (a view renders vertice
 Error of an estimate R_hat: the geodesic angle arccos((tr(R_hat^T R_ab) - 1) / 2) in degrees, in [0, 180].
 Up to a 180-degree symmetry S about an object axis (the object equals itself rotated by S), R_a and R_a S show the
 same view, so R_b S R_a^T is an equally correct answer and the error is the smaller of the two angles.
-Summary: median error, acc@15 and acc@30 (fraction of errors below 15 and 30 degrees, in percent).
+Summary: median error, acc@15 and acc@30 (fraction of errors below 15 and 30 degrees, in percent), and flip@30: the
+fraction of errors within 30 degrees of a half turn (>= 150 degrees, in percent), the signature of a two-fold
+ambiguity (front/back) when it is far above chance: the angle of a uniformly random rotation has density
+(1 - cos w) / pi, so it is >= 150 degrees (pi/6 + 1/2) / pi = 32.6% of the time.
 """
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-__all__ = ["AXES", "geodesic_error_deg", "relative_rotation", "pose_errors_deg", "summarize", "THRESHOLDS_DEG"]
+__all__ = ["AXES", "geodesic_error_deg", "relative_rotation", "pose_errors_deg", "summarize", "THRESHOLDS_DEG",
+           "FLIP_DEG"]
 
 AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 THRESHOLDS_DEG = (15.0, 30.0)
+FLIP_DEG = 30.0  # flip@30: errors within this angle of 180 degrees
 
 
 def _check_rotations(R, name):
@@ -70,9 +75,10 @@ def pose_errors_deg(R_hat, R_a, R_b, symmetry_axes=None):
 
 
 def summarize(errors_deg):
-    """{"n", "median", "acc@15", "acc@30"} of errors in degrees (accuracies in percent; NaN for no errors)."""
+    """{"n", "median", "acc@15", "acc@30", "flip@30"} of errors in degrees (fractions in percent; NaN for no errors)."""
     e = np.asarray(errors_deg, dtype=np.float64).ravel()
     out = {"n": int(e.size), "median": float(np.median(e)) if e.size else float("nan")}
     for t in THRESHOLDS_DEG:
         out[f"acc@{t:g}"] = float(100.0 * np.mean(e < t)) if e.size else float("nan")
+    out[f"flip@{FLIP_DEG:g}"] = float(100.0 * np.mean(e >= 180.0 - FLIP_DEG)) if e.size else float("nan")
     return out

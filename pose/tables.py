@@ -1,9 +1,10 @@
 """Relative-pose result tables in the layout of the paper's Table 2, as markdown, CSV and JSON, plus error histograms.
 
 A record is one summary cell group: {"method", "dataset" (e.g. "2DOF", "3DOF"), "kind" ("IB" instance-based /
-"CB" category-based), "category" (a category name or "all"), "n", "median", "acc@15", "acc@30"} (median in
-degrees, accuracies in percent). Markdown: one row block per method, one row per category (then "all"), and for
-each (kind, dataset) column group the three numbers med / acc@15 / acc@30. CSV and JSON hold the records as they are.
+"CB" category-based), "category" (a category name or "all"), "n", "median", "acc@15", "acc@30", "flip@30"} (median in
+degrees, fractions in percent; flip@30: errors within 30 degrees of a half turn). Markdown: one row block per
+method, one row per category (then "all"), and for each (kind, dataset) column group the four numbers med / acc@15 /
+acc@30 / flip@30. CSV and JSON hold the records as they are.
 numpy + matplotlib (Agg backend) only; no TensorFlow import.
 """
 
@@ -13,13 +14,13 @@ import os
 
 import numpy as np
 
-from sphembed.pose.metrics import THRESHOLDS_DEG
+from sphembed.pose.metrics import FLIP_DEG, THRESHOLDS_DEG
 
 __all__ = ["RECORD_FIELDS", "KINDS", "table_rows", "markdown_table", "write_csv", "write_json", "plot_error_histograms",
            "write_report"]
 
 KINDS = ("IB", "CB")
-STATS = ("median",) + tuple(f"acc@{t:g}" for t in THRESHOLDS_DEG)
+STATS = ("median",) + tuple(f"acc@{t:g}" for t in THRESHOLDS_DEG) + (f"flip@{FLIP_DEG:g}",)
 RECORD_FIELDS = ("method", "dataset", "kind", "category", "n") + STATS
 
 

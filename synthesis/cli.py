@@ -104,8 +104,9 @@ def run_train(args):
 
     cfg = preset_from_args(args, "synthesis")
     preset = get_preset(args.preset, "embedding")  # the EmbeddingNet trained when none is given
-    embedding_cfg = {k: preset[k] for k in ("latent_dim", "base_filters", "max_filters", "batch_size",
-                                            "learning_rate", "lr_decay", "targets")}
+    embedding_cfg = {k: preset[k] for k in ("architecture", "latent_dim", "base_filters", "max_filters",
+                                            "lift_bandwidth", "stem_stride", "context_filters", "batch_size", "learning_rate",
+                                            "lr_decay", "targets", "loss", "target_scaling", "targets_from")}
     embedding_cfg["lr_boundaries"] = [b * cfg["embedding_epochs"] / preset["epochs"] for b in preset["lr_boundaries"]]
     if not os.path.isdir(args.data):
         raise SystemExit(f"train-synthesis: --data {args.data!r} is not a directory")

@@ -115,7 +115,7 @@ def test_bad_sizes_raise(kwargs, match):
 
 
 def test_padded_conv_rejects_indivisible_input():
-    with pytest.raises(ValueError, match="strides=2"):
+    with pytest.raises(ValueError, match=r"multiples of strides=\(2, 2\)"):
         PaddedConv2D(2, 3, 2)(np.zeros((1, 7, 8, 1), np.float32))
 
 
@@ -227,6 +227,29 @@ def test_target_cache_matches_module_and_is_invalidated(tiny, tmp_path, monkeypa
         te.cached_targets(data, "test", changed, "block1")
     with pytest.raises(AssertionError, match="recomputed"):
         te.cached_targets(data, "test", module, "block2")
+
+
+def test_shuffled_pairs_keep_each_target_with_its_image(tiny):
+    """Index-level check of the training stream: after shuffling, every (image, target) pair is one example's image
+    with that example's own target (the module applied to its sphere map), and an epoch holds each example once."""
+    from sphembed.data.records import make_dataset
+    from sphembed.hub_export import load_targets_layer
+    from sphembed.models.train_embedding import embedding_dataset
+
+    data, module, _ = tiny
+    plain = next(iter(make_dataset(data, "train", batch_size=1000, features=("image", "sphere", "index"))))
+    by_image = {np.asarray(x).tobytes(): int(i) for x, i in zip(plain["image"].numpy(), plain["index"].numpy())}
+    assert len(by_image) == len(plain["index"])  # the images identify their examples
+    expected = load_targets_layer(module, "block1")(plain["sphere"]).numpy()
+    ds, _ = embedding_dataset(data, "train", module, "block1", 5, shuffle=True, seed=3)
+    seen = []
+    for images, targets in ds:
+        for x, t in zip(images.numpy(), targets.numpy()):
+            index = by_image[x.tobytes()]
+            np.testing.assert_allclose(t, expected[index], atol=1e-5, err_msg=f"example {index}")
+            seen.append(index)
+    assert sorted(seen) == sorted(by_image.values())
+    assert seen != sorted(seen)  # the stream was shuffled (12 examples: the identity order has chance 1/12!)
 
 
 def test_rotate_augment_is_reproducible_for_a_seed(tiny):
@@ -371,3 +394,28 @@ def test_export_hub_embedding(tiny, tmp_path, rng):
     module = tf.saved_model.load(path)
     x = rng.uniform(size=(2, 16, 16, 1)).astype(np.float32)
     np.testing.assert_allclose(module(x, training=False)["embedding"], load_embedding_model(run)(x), atol=1e-5)
+
+
+def test_mesh_template_targets_are_exact_rotations_of_one_template(rng):
+    """Per-view targets = exact rotations of one band-limited map per mesh plus per-view noise: the templates
+    average the noise out, and the views of one mesh become exact rotations of each other."""
+    from sphere_testing import grid_map, random_flm, random_rotations
+
+    from sphembed.models.rotations import rotate_map
+    from sphembed.models.train_embedding import mesh_template_targets
+
+    B, V, meshes = 4, 6, 2
+    base = grid_map(random_flm(rng, B, (meshes, 3)), B).astype(np.float32)  # [meshes, 8, 8, 3], degrees < B
+    R = random_rotations(rng, meshes * V).astype(np.float32)
+    exact = rotate_map(tf.constant(np.repeat(base, V, axis=0)), tf.constant(R)).numpy()
+    noisy = exact + 0.1 * rng.normal(size=exact.shape).astype(np.float32)
+    out = mesh_template_targets(noisy, R, V)
+    # Views of one mesh: Lambda_{R_b R_a^T} out_a = out_b (round-off of two spectral rotations, ~1e-6 relative).
+    for m in range(meshes):
+        a, b = m * V, m * V + 1
+        moved = rotate_map(tf.constant(out[a:a + 1]), tf.constant((R[b] @ R[a].T)[None])).numpy()
+        np.testing.assert_allclose(moved, out[b:b + 1], atol=1e-4 * np.abs(out).max())
+    # The template averages V views' noise: closer to the exact maps than the noisy ones (expected by sqrt(V)).
+    assert np.abs(out - exact).mean() < 0.6 * np.abs(noisy - exact).mean()
+    with pytest.raises(ValueError, match="whole meshes"):
+        mesh_template_targets(noisy[:-1], R[:-1], V)

@@ -38,8 +38,14 @@ def test_pose_errors_up_to_symmetry_preset(rng):
 
 
 def test_summarize_preset():
-    s = summarize([10.0, 20.0, 40.0])
-    assert s == {"n": 3, "median": 20.0, "acc@15": pytest.approx(100 / 3), "acc@30": pytest.approx(200 / 3)}
+    s = summarize([10.0, 20.0, 40.0, 150.0])
+    assert s == {"n": 4, "median": 30.0, "acc@15": 25.0, "acc@30": 50.0, "flip@30": 25.0}
+    # A uniformly random rotation's angle has density (1 - cos w) / pi, so P(w >= 150 deg) = (pi/6 + sin(pi/6)) / pi
+    # = 32.6%: the chance level of flip@30; 20k draws are within 1.5% of it (binomial sd 0.33%).
+    from scipy.spatial.transform import Rotation
+
+    angles = np.degrees(np.linalg.norm(Rotation.random(20000, random_state=0).as_rotvec(), axis=1))
+    assert summarize(angles)["flip@30"] == pytest.approx(100 * (np.pi / 6 + 0.5) / np.pi, abs=1.5)
 
 
 @pytest.mark.parametrize("bad", [np.eye(3)[:2], np.zeros((2, 3, 4))])
@@ -104,11 +110,11 @@ def test_evaluate_rejects_unknown_indices(rng):
 
 def test_tables_layout_and_files(tmp_path):
     records = [{"method": m, "dataset": d, "kind": k, "category": c, "n": 4, "median": 10.0 + i, "acc@15": 50.0,
-                "acc@30": 75.0}
+                "acc@30": 75.0, "flip@30": 5.0}
                for i, (m, d, k, c) in enumerate((m, d, k, c) for m in ("ours", "regression") for d in ("2DOF", "3DOF")
                                                 for k in ("IB", "CB") for c in ("car", "all"))]
     md = markdown_table(records).splitlines()
-    assert md[0].startswith("| method | category | IB 2DOF med err | IB 2DOF acc@15 | IB 2DOF acc@30 | IB 3DOF")
+    assert md[0].startswith("| method | category | IB 2DOF med err | IB 2DOF acc@15 | IB 2DOF acc@30 | IB 2DOF flip@30 | IB 3DOF")
     assert len(md) == 2 + 2 * 2  # header, rule, one row per category in each method block
     assert md[2].startswith("| ours | car | 10.00 |") and md[3].startswith("|  | all |")
     errors = {("ours", "3DOF", "IB"): np.array([1.0, 100.0]), ("regression", "3DOF", "IB"): np.array([50.0])}
