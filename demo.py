@@ -39,6 +39,8 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=()):
     p = lambda *parts: os.path.join(out, *parts)  # noqa: E731
     source = os.path.abspath(data) if data else "procedural"
     make = ["make-data", "--preset", preset, "--source", source]
+    if data is not None:  # a mesh folder: all of its categories (the preset's are procedural ones)
+        make += ["--categories", "all"]
     make += list(orientation) + (["--workers", str(workers)] if workers else [])
     d3, d2, hub = p("data", "3dof"), p("data", "2dof"), p("sphcnn", "hub")
     pre = ["--preset", preset]

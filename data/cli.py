@@ -47,7 +47,8 @@ def register(subparsers):
                    "normalization (image and sphere map consistent); 0 = off")
     p.add_argument("--meshes-per-category", type=_meshes_per_category, default=None, metavar="N|TRAIN,TEST",
                    help="meshes per category and split (procedural: how many to make; folders: a cap)")
-    p.add_argument("--categories", default=None, metavar="A,B,...", help="comma-separated categories to use")
+    p.add_argument("--categories", default=None, metavar="A,B,...|all",
+                   help="comma-separated categories to use; all: every category of the source (preset)")
     p.add_argument("--test-fraction", type=float, default=None,
                    help="share of each category in the test split for folders without train/test folders")
     p.add_argument("--up", choices=["x", "y", "z", "-x", "-y", "-z"], default=None,
@@ -63,13 +64,15 @@ def run(args):
     from sphembed.data.make_data import build_dataset
     from sphembed.presets import get_preset
 
-    categories = args.categories.split(",") if args.categories else None
     cfg = get_preset(args.preset, "data", source=args.source, rotations=args.rotations,
                      views_per_mesh=args.views_per_mesh, sphere_bandwidth=args.sphere_bandwidth,
                      image_size=args.image_size, color=args.color, seed=args.seed, on_error=args.on_error,
                      scale_augment=args.scale_augment, meshes_per_category=args.meshes_per_category,
-                     categories=categories, test_fraction=args.test_fraction, up=args.up, front=args.front,
+                     categories=None if args.categories in (None, "all") else args.categories.split(","),
+                     test_fraction=args.test_fraction, up=args.up, front=args.front,
                      meshes_per_shard=args.meshes_per_shard)
+    if args.categories == "all":
+        cfg["categories"] = None
     if cfg["source"] != "procedural" and not os.path.isdir(cfg["source"]):
         raise SystemExit(f"make-data: --source {cfg['source']!r} is neither 'procedural' nor a folder of meshes")
     try:

@@ -40,6 +40,7 @@ def _finish(model, history, run_dir, name, info):
     model.save(os.path.join(run_dir, MODEL_FILES[name]))
     epochs = history["epochs"]
     info = {**info, "config": model.get_config(), "train_seconds": history.get("total_seconds"),
+            "epochs": len(epochs), "steps_per_epoch": history.get("steps_per_epoch"),
             "last_epoch": epochs[-1] if epochs else {}}
     with open(os.path.join(run_dir, f"{name}_info.json"), "w") as fh:
         json.dump(info, fh, indent=2, default=str)
