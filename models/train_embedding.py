@@ -135,9 +135,9 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64):
       ValueError: for an unknown endpoint (from the module loader) or an empty split.
     """
     import tensorflow as tf
-    from tqdm import tqdm
 
     from sphembed.data.records import make_dataset
+    from sphembed.progress import progress_bar
 
     record, meta_path, meta = _cache_paths(data_dir, split, module, endpoint)
     if os.path.isfile(meta_path) and os.path.isfile(record):
@@ -151,7 +151,7 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64):
     count, shape = 0, None
     with tf.io.TFRecordWriter(record + ".tmp") as writer:
         batches = make_dataset(data_dir, split, batch_size=batch_size, features=("sphere",))
-        with tqdm(total=total, desc=f"targets {endpoint} ({split})", unit="example") as bar:
+        with progress_bar(total=total, desc=f"targets {endpoint} ({split})", unit="example") as bar:
             for batch in batches:
                 targets = layer(batch["sphere"])
                 shape = list(targets.shape[1:])
