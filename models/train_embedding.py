@@ -555,20 +555,15 @@ def run_eval(args):
 def export_embedding_from_checkpoint(checkpoint, path, endpoints=None):
     """Exports a trained EmbeddingNet (.keras file or train-embedding run directory) as a reusable SavedModel.
 
-    The module maps images float32 [batch, H, W, c] in [0, 1] to {"embedding": float32 [batch, 2b, 2b, C]}
-    (`sphembed.hub_export.export_reusable`: `__call__(inputs, training=False)`, serving_default, variables).
+    The module maps images to {"embedding": float32 [batch, 2b, 2b, C]}: `__call__(inputs, training=False)` takes
+    float32 [batch, H, W, c] in [0, 1] at the trained size; `serving_default(inputs)` float32 and
+    `serving_uint8(inputs)` uint8 images of any size, 1 or 3 channels (`sphembed.hub_export.export_image_module`).
 
     Raises:
       ValueError: if `endpoints` names anything but "embedding".
     """
-    import keras
-    import tensorflow as tf
-
-    from sphembed.hub_export import export_reusable
+    from sphembed.hub_export import export_image_module
 
     if endpoints and list(endpoints) != ["embedding"]:
         raise ValueError(f"the embedding module has the single output 'embedding', got endpoints {list(endpoints)}")
-    net = load_embedding_model(checkpoint)
-    images = keras.Input(net.input_shape[1:], name="image")
-    wrapper = keras.Model(images, {"embedding": net(images)}, name="embedding_module")
-    return export_reusable(path, wrapper, tf.TensorSpec([None, *net.input_shape[1:]], tf.float32))
+    return export_image_module(path, load_embedding_model(checkpoint), "embedding")
