@@ -17,9 +17,10 @@ The pose, embedding and synthesis SavedModels serve each signature twice, with t
      covers, as in the renders' multisampling; an image upsampled by an integer factor comes back exactly); images
      of the trained size pass unchanged.
 Bad values raise tf.errors.InvalidArgumentError (graph-side tf.debugging asserts) naming the input and the expected
-range: 1 or 3 channels, H, W >= 1, finite floats in [0, 1] (a 0-255 float image is refused, not rescaled), and for
-multi-image signatures equal batch sizes. The rank is part of the signature: a [H, W, c] image fails argument binding
-(TypeError) before the graph runs.
+range: 1 or 3 channels, H, W >= 1, finite floats in [0, 1] (a 0-255 float image is refused, not rescaled), uint8
+images brighter than 1 somewhere (a float image in [0, 1] given to a uint8 signature arrives as 0 / 1, since
+TensorFlow casts numpy arrays to the signature's dtype), and for multi-image signatures equal batch sizes. The rank
+is part of the signature: a [H, W, c] image fails argument binding (TypeError) before the graph runs.
 """
 
 import tensorflow as tf
@@ -68,6 +69,13 @@ def serving_images(images, image_shape, name="images"):
             tf.debugging.Assert(tf.logical_and(shape[1] > 0, shape[2] > 0), [tf.strings.format(
                 f"{name}: images must be at least 1 x 1 pixels; got shape {{}}", shape)]),
         ]
+        if x.dtype == tf.uint8:  # TensorFlow casts a numpy float image in [0, 1] given to a uint8 signature to 0 / 1
+            with tf.control_dependencies(checks):
+                brightest = tf.reduce_min(tf.reduce_max(x, axis=[1, 2, 3]))
+                checks.append(tf.debugging.Assert(tf.reduce_all(tf.reduce_max(x, axis=[1, 2, 3]) > 1), [
+                    tf.strings.format(f"{name}: uint8 images must use 0-255; got an image whose maximum is {{}} (a "
+                                      "float image in [0, 1] cast to uint8? send float32 images to serving_default / "
+                                      "embed)", brightest)]))
         if x.dtype == tf.float32:
             checks.append(tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(x)), [
                 f"{name}: values must be finite (float32 images in [0, 1]); got NaN or inf"]))

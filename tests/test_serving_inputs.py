@@ -93,6 +93,14 @@ def test_serving_images_rejects(kind):
         serving_images(make(_images(0)), (SIZE, SIZE, 1), name="image")
 
 
+def test_serving_images_rejects_float_image_cast_to_uint8():
+    cast = _images(0).astype(np.uint8)  # what TensorFlow makes of a float numpy image given to a uint8 signature
+    cast[:, 0, 0] = 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image: uint8 images must use 0-255; got an image whose "
+                       "maximum is 1 .*send float32 images to serving_default"):
+        serving_images(cast, (SIZE, SIZE, 1), name="image")
+
+
 @pytest.mark.parametrize("images, shape, message", [
     (np.zeros((1, 4, 4, 1), np.int32), (4, 4, 1), "uint8 .* or float32 .*, got int32"),
     (np.zeros((4, 4, 1), np.float32), (4, 4, 1), r"shape \[batch, H, W, 1 or 3\]"),
