@@ -1,17 +1,20 @@
 """TensorFlow's C++ and absl start-up chatter, kept out of the command line's output (TF-free).
 
-Why TF_CPP_MIN_LOG_LEVEL=2 alone does not silence TensorFlow >= 2.16: its C++ libraries log through absl, and lines
-logged while the shared libraries load come before absl's log initialization; absl then prints them all ("WARNING:
-All log messages before absl::InitializeLog() is called are written to STDERR", the oneDNN notice from port.cc,
-"Could not find cuda drivers" from cudart_stub.cc, once per library that links absl) whatever the level. The CUDA
-platform's "failed call to cuInit ... (303)" on machines without a GPU is an E-level line that level 2 lets through.
+Why TF_CPP_MIN_LOG_LEVEL=2 does not silence TensorFlow >= 2.16: its C++ libraries log through absl, and lines logged
+while the shared libraries load come before absl's log initialization; absl then prints them all ("WARNING: All log
+messages before absl::InitializeLog() is called are written to STDERR", the oneDNN notice from port.cc, "Could not
+find cuda drivers" from cudart_stub.cc, once per library that links absl) whatever the level. And some lines that
+are no errors come at E level, which level 2 lets through: "failed call to cuInit ... (303)" when the CUDA platform
+starts on a machine without a GPU, "oneDNN supports DT_INT32 only on platforms with AVX-512" when a graph is
+optimized on such a CPU.
 
 `quiet_tensorflow_startup()` (called by `sphembed.cli.main`) therefore, unless the user asked for the logs:
-  * sets TF_CPP_MIN_LOG_LEVEL=2 (C++ INFO and WARNING lines off, errors kept) when `tensorflow` is first imported
-    (not before, so `sphembed demo`'s sub-processes decide for themselves);
-  * runs that import and the first device listing (where CUDA is initialized) with file descriptor 2 captured,
-    then writes back every captured line except the start-up chatter (`is_startup_chatter`): Python warnings and
-    anything else pass, in order; if the import fails, everything captured is written back.
+  * sets TF_CPP_MIN_LOG_LEVEL=3 (C++ INFO, WARNING and ERROR lines off; FATAL kept; failing operations still raise
+    Python exceptions with their messages) when `tensorflow` is first imported, not before, so the sub-processes
+    of `sphembed demo` decide for themselves;
+  * runs that import with file descriptor 2 captured, then writes back every captured line except the start-up
+    chatter (`is_startup_chatter`): Python warnings and anything else pass, in order; if the import fails,
+    everything captured is written back.
 The user asked for the logs when they set TF_CPP_MIN_LOG_LEVEL themselves (respected as it is) or passed
 `sphembed -v` / `--verbose` (TF_CPP_MIN_LOG_LEVEL=0 unless set: TensorFlow's own default, inherited by the
 sub-processes of `sphembed demo`).
@@ -75,11 +78,10 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         module.__loader__ = module.__spec__.loader = self._loader  # the package keeps its own loader afterwards
         with _without_chatter_on_fd2():
             self._loader.exec_module(module)
-            module.config.list_physical_devices("GPU")  # CUDA start-up (cuInit) logs here, not at the import
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):

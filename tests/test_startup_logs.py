@@ -8,7 +8,8 @@ import pytest
 
 from sphembed.startup_logs import is_startup_chatter
 
-# Lines TensorFlow 2.21 prints on a CPU machine (the first four whatever TF_CPP_MIN_LOG_LEVEL says).
+# Lines TensorFlow 2.21 prints on a CPU machine (the first three whatever TF_CPP_MIN_LOG_LEVEL says; the E-level
+# ones at level 2, the demo's default before).
 CHATTER = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
     "I0000 00:00:1796179387.727472    4663 port.cc:153] oneDNN custom operations are on. You may see slightly "
@@ -17,6 +18,8 @@ CHATTER = [
     "not be used.\n",
     "E0000 00:00:1796179392.117191    4663 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed "
     "call to cuInit: UNKNOWN ERROR (303)\n",
+    "E0000 00:00:1796185152.310181   24433 util.cc:131] oneDNN supports DT_INT32 only on platforms with AVX-512. "
+    "Falling back to the default Eigen-based implementation if present.\n",
     "I0000 00:00:1796179378.446092    4561 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
     "available CPU instructions in performance-critical operations.\n",
     "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
