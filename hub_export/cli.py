@@ -56,7 +56,7 @@ def run(args):
     print(f"export-hub: wrote {args.model} module to {args.out}; signatures:")
     for name, fn in tf.saved_model.load(args.out).signatures.items():
         inputs = ", ".join(f"{key} {spec.dtype.name} {spec.shape.as_list()}"
-                           for key, spec in fn.structured_input_signature[1].items())
-        outputs = ", ".join(f"{key} {spec.shape.as_list()}" for key, spec in fn.structured_outputs.items())
+                           for key, spec in sorted(fn.structured_input_signature[1].items()))
+        outputs = ", ".join(f"{key} {spec.shape.as_list()}" for key, spec in sorted(fn.structured_outputs.items()))
         print(f"  {name}({inputs}) -> {outputs}")
     return 0
