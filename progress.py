@@ -2,9 +2,9 @@
 
 On a terminal it is a plain tqdm bar. When the bar's stream is a file or a pipe (the demo's logs, CI, `| cat`), a bar
 redrawn with carriage returns turns into one line of thousands of updates, so the bar prints whole lines instead:
-one newline-terminated line when it starts, one each time another 1/LOG_STEPS of the total is done, and the final
-count when it closes (no '\\r', no cursor movement); a bar without a known total prints at most one line per
-LOG_INTERVAL_S seconds.
+one newline-terminated line when it starts, one each time the count enters another 1/LOG_STEPS of the total (of
+the total at that moment, when it grows), and the final count when it closes (no '\\r', no cursor movement); a bar
+without a known total prints at most one line per LOG_INTERVAL_S seconds.
 """
 
 import math
@@ -33,14 +33,27 @@ class _Lines:
 
 
 class _LogBar(tqdm):
-    """tqdm that prints each refresh as its own line, and never the same count twice."""
+    """tqdm that prints a line when the count enters another 1/LOG_STEPS of the (current) total, or, without a
+    total, at each refresh; and the final count when it closes. Never the same count twice."""
+
+    def _step(self, n):
+        return math.floor(n * LOG_STEPS / self.total) if self.total else n
+
+    def _line(self):
+        self.fp.write(self.__str__().strip() + "\n")
+        self.fp.flush()
+        self._shown = self.n
 
     def display(self, msg=None, pos=None):
-        if msg is None and self.n != getattr(self, "_shown", None):  # msg="" only asks to clear the bar
-            self.fp.write(self.__str__().strip() + "\n")
-            self.fp.flush()
-            self._shown = self.n
+        shown = getattr(self, "_shown", None)
+        if msg is None and (shown is None or self._step(self.n) > self._step(shown)):  # msg="" only clears
+            self._line()
         return True
+
+    def close(self):
+        if not self.disable and self.n != getattr(self, "_shown", None):
+            self._line()
+        super().close()
 
 
 def progress_bar(iterable=None, total=None, desc=None, unit="it", disable=False, file=None):
@@ -65,8 +78,7 @@ def progress_bar(iterable=None, total=None, desc=None, unit="it", disable=False,
             total = len(iterable)
         except TypeError:  # generators, datasets of unknown cardinality
             total = None
-    steps = dict(miniters=1, mininterval=LOG_INTERVAL_S) if not total else \
-        dict(miniters=max(1, math.ceil(total / LOG_STEPS)), mininterval=0)
-    # maxinterval=inf: tqdm's monitor thread would otherwise drop miniters to 1 after 10 s without a line.
-    return _LogBar(iterable, file=_Lines(stream), maxinterval=math.inf, ascii=True, **{**options, "total": total},
-                   **steps)
+    # With a total every update reaches display(), which keeps one line per step (the total may grow, e.g. make-data's
+    # rounds of mesh checks); without one, tqdm refreshes every LOG_INTERVAL_S.
+    return _LogBar(iterable, file=_Lines(stream), miniters=1, mininterval=0 if total else LOG_INTERVAL_S,
+                   ascii=True, **{**options, "total": total})

@@ -49,3 +49,14 @@ def test_terminal_bar_is_plain_tqdm():
     assert type(bar) is tqdm
     list(bar)
     assert "\r" in stream.getvalue()  # redrawn in place
+
+
+def test_log_bar_total_may_grow():
+    stream = io.StringIO()
+    with progress_bar(total=50, desc="checking meshes", file=stream) as bar:  # make-data's rounds of checks
+        bar.update(50)
+        bar.total += 50
+        for _ in range(50):
+            bar.update()
+    counts = [line.split("|")[-1].split()[0] for line in stream.getvalue().splitlines()]
+    assert counts == ["0/50", "50/50", "60/100", "70/100", "80/100", "90/100", "100/100"]
