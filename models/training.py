@@ -40,6 +40,7 @@ import time
 import keras
 import tensorflow as tf
 
+from sphembed.data.manifest import write_json  # atomic: temporary file, then rename
 from sphembed.models.training_flags import STRATEGIES  # one list for the CLI (TF-free) and the code
 
 __all__ = [
@@ -142,13 +143,6 @@ class EpochHistory(keras.callbacks.Callback):
         os.replace(tmp, self.path)
 
 
-def _atomic_json(path, content):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(content, fh, indent=2)
-    os.replace(tmp, path)
-
-
 def _backup_state(backup_dir):
     """backup/state.json as a dict, or None when there is no backup."""
     path = os.path.join(backup_dir, "state.json")
@@ -217,8 +211,8 @@ class RunCheckpoints(keras.callbacks.Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         weights = f"epoch-{epoch + 1:05d}.weights.h5"
         self._save(self.model.save_weights, os.path.join(self.backup_dir, weights))
-        _atomic_json(os.path.join(self.backup_dir, "state.json"), {"epoch": epoch + 1, "weights": weights,
-                                                                    "best": self.best})  # the commit point
+        write_json(os.path.join(self.backup_dir, "state.json"), {"epoch": epoch + 1, "weights": weights,
+                                                                  "best": self.best})  # the commit point
         for old in glob.glob(os.path.join(self.backup_dir, "epoch-*.weights.h5")):
             if os.path.basename(old) != weights:
                 os.remove(old)
