@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sphembed-installed
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install demo test bench clean
 

@@ -49,6 +49,9 @@ def build_parser():
         description="Rotation-equivariant spherical embeddings of images: data, spherical CNN, embedding, "
         "relative pose, novel views. Every sub-command has --help.",
     )
+    parser.add_argument("-v", "--verbose", dest="tf_logs", action="store_true",
+                        help="show TensorFlow's C++ and absl logs (hidden unless TF_CPP_MIN_LOG_LEVEL is set); give "
+                        "it before the sub-command: sphembed -v make-data ...")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     info = sub.add_parser("info", help="print library versions, the rendering back-end and whether a GPU is visible")
     info.add_argument("--no-tf", action="store_true", help="skip importing TensorFlow (faster)")
@@ -59,7 +62,10 @@ def build_parser():
 
 
 def main(argv=None):
+    from sphembed.startup_logs import quiet_tensorflow_startup
+
     args = build_parser().parse_args(argv)
+    quiet_tensorflow_startup(verbose=args.tf_logs)
     return int(args.func(args) or 0)
 
 

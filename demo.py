@@ -112,7 +112,6 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
     os.makedirs(os.path.join(out, "stages"), exist_ok=True)
     verbose = "1" if sys.stdout.isatty() else "2"  # Keras progress bars on a terminal, one line per epoch in logs
     rerun, timings = set(force), {}
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ}  # TensorFlow's C++ start-up chatter off unless asked for
     for i, (name, commands, reads) in enumerate(stages, 1):
         marker = _read_marker(out, name)
         if marker is not None and marker.get("commands") == commands and not rerun & set(reads) and name not in rerun:
@@ -126,7 +125,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
             for argv in commands:
                 shown = argv + (["--verbose", verbose] if argv[0] in _VERBOSE else [])
                 print(f"[{i}/{len(stages)}] {name}: sphembed {' '.join(shown)}", flush=True)
-                code = subprocess.call([sys.executable, "-m", "sphembed"] + shown, env=env)
+                code = subprocess.call([sys.executable, "-m", "sphembed"] + shown)  # start-up chatter: cli.main
                 if code:
                     raise RuntimeError(f"demo stage {name!r} failed (exit code {code}): sphembed {' '.join(shown)}")
             record = {"commands": commands, "seconds": time.perf_counter() - start,

@@ -46,7 +46,8 @@ def register(subparsers):
                    help="random anisotropic scaling of each view's mesh by factors in [1-A, 1+A] before "
                    "normalization (image and sphere map consistent); 0 = off")
     p.add_argument("--meshes-per-category", type=_meshes_per_category, default=None, metavar="N|TRAIN,TEST",
-                   help="meshes per category and split (procedural: how many to make; folders: a cap)")
+                   help="meshes per category and split (procedural: how many to make; folders: a cap on the "
+                   "meshes that load, filled in file order past bad files)")
     p.add_argument("--categories", default=None, metavar="A,B,...|all",
                    help="comma-separated categories to use; all: every category of the source (preset)")
     p.add_argument("--test-fraction", type=float, default=None,
@@ -80,6 +81,8 @@ def run(args):
     except ValueError as exc:
         raise SystemExit(f"make-data: {exc}") from exc
     counts = ", ".join(f"{split} {n}" for split, n in manifest["counts"].items())
+    capped = sum(f["status"] == "capped" for f in manifest["files"])
     print(f"make-data: wrote {args.out}: {len(manifest['categories'])} categories, examples: {counts}; "
-          f"{len(manifest['skipped'])} skipped files; pairs {manifest['pairs']}")
+          f"{len(manifest['skipped'])} skipped files, {capped} left out by the cap (manifest.json 'files'); "
+          f"pairs {manifest['pairs']}")
     return 0

@@ -14,6 +14,10 @@ Properties (tests/test_data_make.py):
     the job. A different config in the same DIR is an error.
   * Nothing is silently skipped: with on_error="fail" the first bad mesh file stops the build with its name and
     reason; with "skip" every bad file is listed with its reason in manifest["skipped"].
+  * Caps count valid meshes: meshes_per_category caps a folder source's (category, split) groups at that many meshes
+    that load and normalize; candidates are validated in the order of `find_meshes` (category, then path; splits
+    seeded) until the cap is met, so bad files are replaced by the next good ones. manifest["files"] records every
+    file of the source with status "used", "skipped" (reason) or "capped" (never validated: the cap was full).
   * Renders and ray casting run in a pool of spawned workers that never import TensorFlow; this process only
     serializes and writes records.
 """
@@ -23,7 +27,6 @@ import math
 import os
 
 import numpy as np
-from tqdm import tqdm
 
 from sphembed.data.build import check_spec, mesh_views, view_parameters
 from sphembed.data.manifest import MANIFEST, config_hash, read_manifest, write_json, write_manifest
@@ -33,6 +36,7 @@ from sphembed.data.procedural import CATEGORIES
 from sphembed.data.render import CAMERA_DISTANCE, COLORS, YFOV, worker_pool
 from sphembed.data.sampling import ROTATION_MODES
 from sphembed.models.grids import check_bandwidth
+from sphembed.progress import progress_bar
 
 __all__ = ["SPLITS", "CONFIG_KEYS", "build_dataset"]
 
@@ -72,6 +76,48 @@ def _procedural_plan(config):
     return "procedural", categories, splits, []
 
 
+def _next_candidates(queues, valid, caps):
+    """Pops, for every (category, split) queue short of its cap, as many candidates as valid meshes are missing."""
+    batch = []
+    for key, queue in queues.items():
+        missing = len(queue) if caps is None else caps[key[1]] - valid[key]
+        batch += queue[:missing]
+        del queue[:missing]
+    return batch
+
+
+def _validate_capped(entries, caps, specs, pool, progress, on_error):
+    """Validates candidates in order until each (category, split) has caps[split] valid meshes (all without caps).
+
+    Candidates are drawn in rounds (`_next_candidates`), each validated in parallel, so which files are validated
+    does not depend on the worker count.
+
+    Returns:
+      {path: None (valid) or reason}; candidates left out by a full cap are absent.
+
+    Raises:
+      ValueError: with on_error="fail", listing the bad files of the round that found them.
+    """
+    queues = {}
+    for e in entries:
+        queues.setdefault((e["category"], e["split"]), []).append(e)
+    reasons, valid = {}, dict.fromkeys(queues, 0)
+    batch = _next_candidates(queues, valid, caps)
+    with progress_bar(total=len(batch), desc="checking meshes", unit="mesh", disable=not progress) as bar:
+        while batch:
+            for e, reason in zip(batch, pool.imap(check_spec, [specs[e["path"]] for e in batch])):
+                reasons[e["path"]] = reason
+                valid[(e["category"], e["split"])] += reason is None
+                bar.update()
+            bad = [reasons[e["path"]] for e in batch if reasons[e["path"]] is not None]
+            if bad and on_error == "fail":
+                raise ValueError(f"{len(bad)} bad mesh file(s) (use --on-error skip to leave them out): "
+                                 + "; ".join(bad))
+            batch = _next_candidates(queues, valid, caps)
+            bar.total += len(batch)
+    return reasons
+
+
 def _folder_plan(config, pool, progress):
     layout, entries = find_meshes(config["source"], config["test_fraction"], config["seed"])
     if config["categories"]:
@@ -80,26 +126,25 @@ def _folder_plan(config, pool, progress):
             raise ValueError(f"categories {missing} are not in {config['source']!r}")
         entries = [e for e in entries if e["category"] in config["categories"]]
     caps = _per_split(config["meshes_per_category"], "meshes_per_category")
-    if caps is not None:
-        kept, seen = [], {}
-        for e in entries:
-            key = (e["category"], e["split"])
-            seen[key] = seen.get(key, 0) + 1
-            if seen[key] <= caps[e["split"]]:
-                kept.append(e)
-        entries = kept
-    specs = [{"kind": "file", "path": e["path"], "up": config["up"], "front": config["front"]} for e in entries]
-    reasons = list(tqdm(pool.imap(check_spec, specs), total=len(specs), desc="checking meshes", unit="mesh",
-                        disable=not progress))
-    skipped = [{"file": e["path"], "reason": r} for e, r in zip(entries, reasons) if r is not None]
-    if skipped and config["on_error"] == "fail":
-        raise ValueError(f"{len(skipped)} bad mesh file(s) (use --on-error skip to leave them out): "
-                         + "; ".join(s["reason"] for s in skipped))
-    good = [(e, s) for e, s, r in zip(entries, specs, reasons) if r is None]
-    categories = sorted({e["category"] for e, _ in good})
+    specs = {e["path"]: {"kind": "file", "path": e["path"], "up": config["up"], "front": config["front"]}
+             for e in entries}
+    reasons = _validate_capped(entries, caps, specs, pool, progress, config["on_error"])
+    files = []  # every file of the source: used, skipped (reason) or left out by a full cap
+    for e in entries:
+        record = {"file": e["path"], "mesh_id": e["mesh_id"], "category": e["category"], "split": e["split"]}
+        if e["path"] not in reasons:
+            record.update(status="capped", reason=f"not considered: cap of {caps[e['split']]} valid "
+                          f"{e['split']} meshes per category reached")
+        elif reasons[e["path"]] is None:
+            record["status"] = "used"
+        else:
+            record.update(status="skipped", reason=reasons[e["path"]])
+        files.append(record)
+    good = [e for e in entries if e["path"] in reasons and reasons[e["path"]] is None]
+    categories = sorted({e["category"] for e in good})
     splits = {split: [{"mesh_id": e["mesh_id"], "category": e["category"], "label": categories.index(e["category"]),
-                       "source": s} for e, s in good if e["split"] == split] for split in SPLITS}
-    return layout, categories, splits, skipped
+                       "source": specs[e["path"]]} for e in good if e["split"] == split] for split in SPLITS}
+    return layout, categories, splits, files
 
 
 def _shard_names(split, n_meshes, per_shard):
@@ -113,11 +158,14 @@ def _view_seed(config, split, position):
 
 def _new_manifest(config, pool, progress):
     if config["source"] == "procedural":
-        layout, categories, splits, skipped = _procedural_plan(config)
+        layout, categories, splits, files = _procedural_plan(config)
     else:
-        layout, categories, splits, skipped = _folder_plan(config, pool, progress)
+        layout, categories, splits, files = _folder_plan(config, pool, progress)
+    skipped = [{"file": f["file"], "reason": f["reason"]} for f in files if f["status"] == "skipped"]
     if not categories:
-        raise ValueError(f"no usable meshes in {config['source']!r}")
+        reasons = "".join(f"; {s['reason']}" for s in skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+        raise ValueError(f"no usable meshes in {config['source']!r} ({len(files)} files considered, "
+                         f"{len(skipped)} bad{reasons})")
     views = config["views_per_mesh"]
     return {
         "format": "sphembed-data/1", "status": "incomplete", "source": config["source"], "layout": layout,
@@ -132,7 +180,7 @@ def _new_manifest(config, pool, progress):
         "splits": {split: {"count": views * len(meshes),
                            "shards": _shard_names(split, len(meshes), config["meshes_per_shard"]),
                            "meshes": meshes} for split, meshes in splits.items()},
-        "skipped": skipped, "config": config, "config_hash": config_hash(config),
+        "skipped": skipped, "files": files, "config": config, "config_hash": config_hash(config),
     }
 
 
@@ -259,7 +307,8 @@ def build_dataset(out_dir, config, workers=None, backend=None, progress=True):
 
             pool = pool or worker_pool(workers or os.cpu_count(), backend)
             results = pool.imap(mesh_views, tasks)
-            bar = tqdm(total=len(tasks), desc=f"rendering views -> {out_dir}", unit="mesh", disable=not progress)
+            bar = progress_bar(total=len(tasks), desc=f"rendering views -> {out_dir}", unit="mesh",
+                               disable=not progress)
             for split, name, positions in jobs:
                 shard = []
                 for _ in positions:

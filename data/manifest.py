@@ -3,9 +3,10 @@
 `DIR/manifest.json` keys: format, status ("incomplete" while make-data runs, "complete" after), source, layout,
 categories (label order), sphere_bandwidth, image_size, channels, color, rotations, views_per_mesh, scale_augment,
 seed, camera, object_frame, counts ({split: examples}), splits ({split: {"count", "shards", "meshes": [{mesh_id,
-category, label, source}]}}), skipped ([{file, reason}]), config (the settings that fix the content) and
-config_hash (sha256 of config). Within a split, example index = mesh position * views_per_mesh + view.
-It is written atomically (temporary file, then rename).
+category, label, source}]}}), skipped ([{file, reason}]), files (folder sources: every file, [{file, mesh_id,
+category, split, status "used" / "skipped" / "capped", reason (skipped, capped)}]; [] for procedural shapes), config
+(the settings that fix the content) and config_hash (sha256 of config). Within a split, example index = mesh
+position * views_per_mesh + view. It is written atomically (temporary file, then rename).
 """
 
 import hashlib

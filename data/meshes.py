@@ -21,6 +21,7 @@ Dataset layouts (`find_meshes(root)`):
 
 import json
 import os
+import re
 
 import numpy as np
 import trimesh
@@ -68,21 +69,28 @@ def normalize_mesh(mesh, name="mesh"):
       the same mesh, normalized.
 
     Raises:
-      ValueError: naming `name` when the mesh is empty, has non-finite vertices or is degenerate.
+      ValueError: naming `name` when the mesh is empty, has non-finite vertices, is degenerate, or its coordinates
+        are too large to normalize in float64 (no numpy warning is printed).
     """
     if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
         raise ValueError(f"{name}: empty mesh (no faces)")
     if not np.all(np.isfinite(mesh.vertices)):
         raise ValueError(f"{name}: mesh has non-finite (NaN/inf) vertex coordinates")
-    mesh.update_faces(mesh.area_faces > 0)
-    mesh.remove_unreferenced_vertices()
-    if len(mesh.faces) == 0:
-        raise ValueError(f"{name}: degenerate mesh (every face has zero area)")
-    extents = mesh.extents
-    if np.sum(extents > 1e-9 * extents.max()) < 2:
-        raise ValueError(f"{name}: degenerate mesh (bounding box {extents.tolist()} is a point or a line)")
-    mesh.apply_translation(-mesh.bounds.mean(axis=0))
-    mesh.apply_scale(1.0 / np.linalg.norm(mesh.vertices, axis=1).max())
+    largest = float(np.abs(mesh.vertices).max())
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is checked below, by its result
+        mesh.update_faces(mesh.area_faces > 0)
+        mesh.remove_unreferenced_vertices()
+        if len(mesh.faces) == 0:
+            raise ValueError(f"{name}: degenerate mesh (every face has zero area)")
+        extents = mesh.extents
+        if np.sum(extents > 1e-9 * extents.max()) < 2:
+            raise ValueError(f"{name}: degenerate mesh (bounding box {extents.tolist()} is a point or a line)")
+        mesh.apply_translation(-mesh.bounds.mean(axis=0))
+        mesh.apply_scale(1.0 / np.linalg.norm(mesh.vertices, axis=1).max())
+        radius = np.linalg.norm(mesh.vertices, axis=1).max()
+    if not (np.all(np.isfinite(mesh.vertices)) and abs(radius - 1) < 1e-6):
+        raise ValueError(f"{name}: non-finite or overflowing coordinates after normalization (largest input "
+                         f"coordinate {largest:.3g}; float64 squares overflow beyond ~1e154)")
     return mesh
 
 
@@ -115,6 +123,18 @@ def orientation_matrix(up="y", front=None):
     return np.stack([np.cross(u, f), u, f])
 
 
+# "OFF" (or "COFF", "NOFF", ...; ModelNet40 often runs it into the counts: "OFF4 4 0"), then vertex and face counts.
+_OFF_COUNTS = re.compile(rb"\A\s*[A-Z]*OFF\s*(\d+)\s+(\d+)")
+
+
+def _off_face_count(path):
+    """The face count an OFF file's header declares, or None when the header does not parse (comments skipped)."""
+    with open(path, "rb") as fh:
+        head = re.sub(rb"#[^\n]*", b"", fh.read(4096))
+    match = _OFF_COUNTS.match(head)
+    return int(match.group(2)) if match else None
+
+
 def load_mesh(path, up="y", front=None):
     """Loads any trimesh-readable mesh file (scenes merged), optionally re-oriented, normalized.
 
@@ -127,15 +147,22 @@ def load_mesh(path, up="y", front=None):
       trimesh.Trimesh, normalized (bounding-box centre at 0, farthest vertex at distance 1), canonical frame.
 
     Raises:
-      ValueError: naming the file when it cannot be read or the mesh is empty or degenerate.
+      ValueError: naming the file when it is empty, cannot be read, is a truncated OFF file (fewer faces than its
+        header declares), or the mesh is empty, degenerate or not normalizable (`normalize_mesh`).
     """
     path = os.fspath(path)
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file (0 bytes)")
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as exc:  # trimesh raises many exception types for malformed files
         raise ValueError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
     if not isinstance(loaded, trimesh.Trimesh):
         raise ValueError(f"{path}: no triangle mesh in file (got {type(loaded).__name__})")
+    declared = _off_face_count(path) if path.lower().endswith(".off") else None
+    if declared is not None and len(loaded.faces) < declared:  # trimesh reads what is there; polygons only add
+        raise ValueError(f"{path}: truncated OFF file (the header declares {declared} faces, the file holds "
+                         f"{len(loaded.faces)} triangles)")
     mesh = trimesh.Trimesh(vertices=np.asarray(loaded.vertices, np.float64), faces=loaded.faces, process=False)
     normalize_mesh(mesh, name=path)
     if (up, front) not in (("y", "z"), ("y", None)):

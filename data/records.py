@@ -49,7 +49,9 @@ def serialize_example(image, depth, mask, sphere, rotation, label, mesh_id, cate
         "split": _bytes(split.encode()),
         "index": _int(index),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: map entries sorted by key; otherwise their order follows the process's string hashing, and a
+    # dataset resumed in a new process would not be byte-identical to one made in one go.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def _shapes(manifest):

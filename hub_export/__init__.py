@@ -5,6 +5,8 @@ Public names are imported lazily from their modules so that `sphembed --help` do
   reusable: export_reusable, load_module, module_specs
   sphcnn:   export_sphcnn, export_from_checkpoint
   targets:  HubTargets, load_targets_layer, list_endpoints
+  image_inputs: serving_images, image_signatures, export_image_module (images of any size / dtype, converted in
+            the graph)
 """
 
 from sphembed.lazy_exports import lazy_exports
@@ -13,4 +15,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "reusable": ("export_reusable", "load_module", "module_specs"),
     "sphcnn": ("export_sphcnn", "export_from_checkpoint"),
     "targets": ("HubTargets", "load_targets_layer", "list_endpoints"),
+    "image_inputs": ("serving_images", "image_signatures", "export_image_module"),
 })

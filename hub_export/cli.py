@@ -23,12 +23,18 @@ EXPORTERS = {
                   "train-synthesis run directory (or its synthesizer.keras) -> module whose serving_default(image, "
                   "rotation [b, 3, 3]) returns {image}: the object rotated by R; signature embed(image)"),
 }
+# Image modules (pose, embedding, synthesis) serve each signature for float32 images in [0, 1] and, as <name>_uint8
+# (serving_default -> serving_uint8), for uint8 0-255 images, of any size and 1 or 3 channels.
 
 
 def register(subparsers):
     models = "; ".join(f"{name}: {text}" for name, (_, text) in EXPORTERS.items())
     p = subparsers.add_parser("export-hub", help="export a trained model as a TF-Hub reusable SavedModel",
-                              description=__doc__.splitlines()[0] + f" Models: {models}.")
+                              description=__doc__.splitlines()[0] + f" Models: {models}. The image modules (pose, "
+                              "embedding, synthesis) serve float32 images in [0, 1] and, in the <name>_uint8 "
+                              "signatures (serving_uint8, embed_uint8), uint8 0-255 images, of any size and 1 or 3 "
+                              "channels: converted in the graph to the trained size and channels; out-of-range or "
+                              "non-finite values raise InvalidArgumentError naming the input.")
     p.add_argument("--model", required=True, choices=sorted(EXPORTERS), help="which model the checkpoint holds")
     p.add_argument("--checkpoint", required=True, help="trained model file (.keras), e.g. RUN_DIR/best.keras")
     p.add_argument("--out", required=True, help="output directory of the SavedModel (overwritten)")
@@ -45,10 +51,12 @@ def run(args):
     getattr(importlib.import_module(module_name), func)(args.checkpoint, args.out, endpoints=args.endpoints)
     import tensorflow as tf
 
-    # The serving signature's inputs and outputs (modules may take several inputs, e.g. pose and synthesis).
-    signature = tf.saved_model.load(args.out).signatures["serving_default"]
-    inputs = {name: spec.shape.as_list() for name, spec in signature.structured_input_signature[1].items()}
-    print(f"export-hub: wrote {args.model} module to {args.out}; inputs {inputs}")
-    for name, spec in signature.structured_outputs.items():
-        print(f"  {name:<12} {spec.shape.as_list()}")
+    # Every signature's inputs and outputs (modules may take several inputs, e.g. pose and synthesis; image modules
+    # serve float32 and uint8 images of any size, `sphembed.hub_export.image_inputs`).
+    print(f"export-hub: wrote {args.model} module to {args.out}; signatures:")
+    for name, fn in tf.saved_model.load(args.out).signatures.items():
+        inputs = ", ".join(f"{key} {spec.dtype.name} {spec.shape.as_list()}"
+                           for key, spec in sorted(fn.structured_input_signature[1].items()))
+        outputs = ", ".join(f"{key} {spec.shape.as_list()}" for key, spec in sorted(fn.structured_outputs.items()))
+        print(f"  {name}({inputs}) -> {outputs}")
     return 0

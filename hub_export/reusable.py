@@ -6,7 +6,8 @@ A module written by `export_reusable` has:
   * `variables`, `trainable_variables`: lists of tf.Variable (the Keras model's weights);
   * `regularization_losses`: list of argument-free tf.functions returning scalars (the model's weight
     regularizers), possibly empty;
-  * signature "serving_default" (input key "inputs", outputs = the dict of `__call__(inputs, training=False)`)
+  * signature "serving_default" (input key "inputs", outputs = the dict of `__call__(inputs, training=False)`;
+    image modules serve images of any size and dtype uint8/float32 instead, `sphembed.hub_export.image_inputs`)
     plus any named extra signatures.
 It loads with `tensorflow_hub.load(path)` (or tf.saved_model.load) in a process that never imported sphembed, and
 `hub.KerasLayer(path, output_key=...)` consumes it in tf_keras models.
@@ -33,7 +34,7 @@ def _tf_variables(variables):
     return [getattr(v, "value", v) for v in variables]  # Keras 3 variables wrap a tf.Variable
 
 
-def export_reusable(path, model, input_spec, signatures=None, variables_of=None):
+def export_reusable(path, model, input_spec, signatures=None, variables_of=None, serving=None):
     """Writes `model` as a reusable SavedModel.
 
     Args:
@@ -44,12 +45,16 @@ def export_reusable(path, model, input_spec, signatures=None, variables_of=None)
         same input.
       variables_of: optional keras.Model whose weights are the module's variables (default `model`); pass the
         full network when `model` and the signatures are sub-graphs of it.
+      serving: optional dict {name: tf.function with an input_signature} replacing the plain
+        `serving_default(inputs)`, e.g. `sphembed.hub_export.image_inputs.image_signatures`; must hold
+        "serving_default".
 
     Returns:
       path.
 
     Raises:
-      ValueError: if the model output is not a dict or a signature is called "serving_default".
+      ValueError: if the model output is not a dict, a signature is called "serving_default", or `serving` lacks
+        "serving_default".
     """
     spec = tf.TensorSpec(input_spec.shape, input_spec.dtype, name="inputs")
     probe = model(tf.zeros([1] + list(spec.shape[1:]), spec.dtype), training=False)
@@ -58,6 +63,8 @@ def export_reusable(path, model, input_spec, signatures=None, variables_of=None)
     signatures = dict(signatures or {})
     if "serving_default" in signatures:
         raise ValueError("'serving_default' is always the model itself; name extra signatures differently")
+    if serving is not None and "serving_default" not in serving:
+        raise ValueError(f"serving must hold a 'serving_default' signature, got {sorted(serving)}")
 
     @tf.function
     def call(inputs, training=False):
@@ -77,9 +84,10 @@ def export_reusable(path, model, input_spec, signatures=None, variables_of=None)
     obj.variables = _tf_variables(owner.variables)
     obj.trainable_variables = _tf_variables(owner.trainable_variables)
     obj.regularization_losses = [regularization] if owner.losses else []
-    serving = {"serving_default": tf.function(lambda inputs: call(inputs, training=False), input_signature=[spec])}
-    for name, fn in signatures.items():
-        serving[name] = tf.function(fn, input_signature=[spec])
+    if serving is None:
+        serving = {"serving_default": tf.function(lambda inputs: call(inputs, training=False),
+                                                  input_signature=[spec])}
+    serving = {**serving, **{name: tf.function(fn, input_signature=[spec]) for name, fn in signatures.items()}}
     os.makedirs(path, exist_ok=True)
     tf.saved_model.save(obj, path, signatures=serving)
     return path

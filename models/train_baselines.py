@@ -86,7 +86,7 @@ def train_regression(data_dir, run_dir, latent_dim=1024, base_filters=64, max_fi
     with strategy.scope():
         model = PoseRegressor(H, c, latent_dim=latent_dim, base_filters=base_filters, max_filters=max_filters,
                               head_units=head_units, warmup_steps=int(round(warmup_epochs * steps)))
-        model.build((None, H, W, c))  # BackupAndRestore needs built models
+        model.build((None, H, W, c))  # resuming (load_weights) needs built models
         model.compile(optimizer=keras.optimizers.Adam(_schedule(learning_rate, lr_boundaries, lr_decay, steps)))
     # The loss changes meaning at the warm-up switch, so the best checkpoint is chosen by the geodesic error.
     history = fit_and_record(model, train, run_dir, epochs, steps_per_epoch=steps, monitor="geodesic_deg", mode="min",

@@ -197,9 +197,9 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64, source="vie
       ValueError: for an unknown endpoint (from the module loader) or an empty split.
     """
     import tensorflow as tf
-    from tqdm import tqdm
 
     from sphembed.data.records import make_dataset
+    from sphembed.progress import progress_bar
 
     if source not in TARGET_SOURCES:
         raise ValueError(f"source must be one of {TARGET_SOURCES}, got {source!r}")
@@ -230,7 +230,7 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64, source="vie
     count, shape = 0, None
     with tf.io.TFRecordWriter(record + ".tmp") as writer:
         batches = make_dataset(data_dir, split, batch_size=batch_size, features=("sphere",))
-        with tqdm(total=total, desc=f"targets {endpoint} ({split})", unit="example") as bar:
+        with progress_bar(total=total, desc=f"targets {endpoint} ({split})", unit="example") as bar:
             for batch in batches:
                 targets = layer(batch["sphere"])
                 shape = list(targets.shape[1:])
@@ -738,20 +738,15 @@ def run_eval(args):
 def export_embedding_from_checkpoint(checkpoint, path, endpoints=None):
     """Exports a trained EmbeddingNet (.keras file or train-embedding run directory) as a reusable SavedModel.
 
-    The module maps images float32 [batch, H, W, c] in [0, 1] to {"embedding": float32 [batch, 2b, 2b, C]}
-    (`sphembed.hub_export.export_reusable`: `__call__(inputs, training=False)`, serving_default, variables).
+    The module maps images to {"embedding": float32 [batch, 2b, 2b, C]}: `__call__(inputs, training=False)` takes
+    float32 [batch, H, W, c] in [0, 1] at the trained size; `serving_default(inputs)` float32 and
+    `serving_uint8(inputs)` uint8 images of any size, 1 or 3 channels (`sphembed.hub_export.export_image_module`).
 
     Raises:
       ValueError: if `endpoints` names anything but "embedding".
     """
-    import keras
-    import tensorflow as tf
-
-    from sphembed.hub_export import export_reusable
+    from sphembed.hub_export import export_image_module
 
     if endpoints and list(endpoints) != ["embedding"]:
         raise ValueError(f"the embedding module has the single output 'embedding', got endpoints {list(endpoints)}")
-    net = load_embedding_model(checkpoint)
-    images = keras.Input(net.input_shape[1:], name="image")
-    wrapper = keras.Model(images, {"embedding": net(images)}, name="embedding_module")
-    return export_reusable(path, wrapper, tf.TensorSpec([None, *net.input_shape[1:]], tf.float32))
+    return export_image_module(path, load_embedding_model(checkpoint), "embedding")

@@ -2,6 +2,8 @@
 train-regression, train-keypointnet). TF-free: the CLI imports it to build its parsers. Every flag defaults to None
 (= the preset's value), except --strategy and --verbose."""
 
+import sys
+
 __all__ = ["STRATEGIES", "add_fit_arguments"]
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -21,5 +23,7 @@ def add_fit_arguments(parser, schedule=True):
                         help="tf.distribute strategy: default (one device), mirrored (all local GPUs or CPUs), "
                         "multi-worker (the cluster in TF_CONFIG)")
     parser.add_argument("--seed", type=int, default=None, help="seed of weights, shuffling and augmentation (preset)")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                        help="Keras verbosity: 1 progress bar (default), 2 one line per epoch, 0 silent")
+    parser.add_argument("--verbose", type=int, default=1 if sys.stdout.isatty() else 2, choices=(0, 1, 2),
+                        help="Keras verbosity: 1 progress bar (the default on a terminal), 2 one line per epoch (the "
+                        "default when stdout is a file or pipe: Keras redraws its bar with carriage returns), 0 "
+                        "silent")

@@ -12,10 +12,10 @@ import os
 import warnings
 
 import numpy as np
-from tqdm import tqdm
 
 from sphembed.pose.metrics import pose_errors_deg, summarize
 from sphembed.pose.tables import KINDS
+from sphembed.progress import progress_bar
 
 __all__ = ["load_split", "load_pairs", "dataset_label", "estimate_pairs", "evaluate_arrays", "evaluate"]
 
@@ -26,7 +26,7 @@ def load_split(data_dir, feature, split="test", batch_size=64):
 
     ds = make_dataset(data_dir, split, batch_size=batch_size, features=(feature, "rotation", "category", "index"))
     parts = {key: [] for key in (feature, "rotation", "category", "index")}
-    for batch in tqdm(ds, desc=f"reading {split} {feature}s from {data_dir}", unit="batch"):
+    for batch in progress_bar(ds, desc=f"reading {split} {feature}s from {data_dir}", unit="batch"):
         for key in parts:
             parts[key].append(batch[key].numpy())
     if not parts["index"]:
@@ -85,7 +85,7 @@ def estimate_pairs(method, inputs, rows, batch_size=32, desc="pairs"):
     is dropped), so a method wrapped in tf.function is traced once.
     """
     out = []
-    for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch"):
+    for start in progress_bar(range(0, len(rows), batch_size), desc=desc, unit="batch"):
         r = rows[start:start + batch_size]
         padded = np.concatenate([r, np.repeat(r[:1], batch_size - len(r), axis=0)])
         R = np.asarray(method(inputs[padded[:, 0]], inputs[padded[:, 1]]), dtype=np.float64)

@@ -1,8 +1,12 @@
 """The pose SavedModel: two image batches in, relative rotations out (DESIGN.md §5).
 
 `export_pose_module(embedding_model, path, out_bandwidth)` writes a TF2 reusable SavedModel with
-  * `__call__(inputs, training=False)`: inputs = (image_a, image_b) -> dict as below;
-  * `serving_default(image_a, image_b)`: float32 [batch, H, W, c] each -> {"rotation": [batch, 3, 3] = R_ab,
+  * `__call__(inputs, training=False)`: inputs = (image_a, image_b), float32 [batch, H, W, c] in [0, 1] at the
+    trained size -> dict as below;
+  * `serving_default(image_a, image_b)`: float32 [batch, any H, any W, 1 or 3] each, values in [0, 1], and
+    `serving_uint8(image_a, image_b)`: the same as uint8 0-255, converted in the graph to the trained images
+    (`sphembed.hub_export.image_inputs`: / 255, RGB <-> gray, resized keeping the aspect ratio; out-of-range or
+    non-finite values raise InvalidArgumentError naming the input) -> {"rotation": [batch, 3, 3] = R_ab,
     "euler_zyz": [batch, 3] (alpha, beta, gamma with R_ab = Rz(alpha) Ry(beta) Rz(gamma)), "score": [batch]
     (the correlation C(R_ab) of the two embeddings)};
   * `variables`, `trainable_variables` (the embedding model's), `regularization_losses` (empty).
@@ -11,6 +15,7 @@ R_ab = R_b R_a^T is the rotation taking the object as seen in image a to image b
 
 import tensorflow as tf
 
+from sphembed.hub_export.image_inputs import image_signatures
 from sphembed.models.rotations import matrix_to_euler
 from sphembed.pose.relative import relative_pose
 
@@ -20,12 +25,15 @@ OUTPUTS = ("rotation", "euler_zyz", "score")
 
 
 def _image_shape(model):
-    """(H, W, c) from a functional model's input shape or an `EmbeddingNet` config (image_size, image_channels)."""
+    """(H, W, c) from a functional model's input shape, an `EmbeddingNet` config (image_size, image_channels), or
+    the `__call__` input signature of a loaded reusable module (`export-hub --model embedding`)."""
     try:
         shape = tuple(model.input_shape)
     except (AttributeError, ValueError):
         cfg = model.get_config() if hasattr(model, "get_config") else {}
         shape = (None, cfg.get("image_size"), cfg.get("image_size"), cfg.get("image_channels"))
+        for fn in getattr(getattr(model, "__call__", None), "concrete_functions", ()):
+            shape = tuple(fn.structured_input_signature[0][0].shape)
     if len(shape) != 4 or None in shape[1:]:
         raise ValueError(f"image_shape (H, W, c) is needed: the model's input shape is {shape}")
     return shape[1:]
@@ -60,7 +68,7 @@ class PoseModule(tf.__internal__.tracking.AutoTrackable):
         self._options = dict(out_bandwidth=out_bandwidth, refine=refine, endpoint=endpoint)
         spec = tf.TensorSpec([None, *image_shape], tf.float32)
         # autograph=False: the pose graph has no data-dependent Python control flow, and conversion is slow.
-        self.serving_default = tf.function(self._pose, input_signature=[spec, spec], autograph=False)
+        self.serving_signatures = image_signatures("serving_default", self._pose, image_shape, ("image_a", "image_b"))
         self.__call__ = tf.function(lambda inputs, training=False: self._pose(*inputs),
                                     input_signature=[(spec, spec), tf.TensorSpec([], tf.bool)], autograph=False)
 
@@ -76,7 +84,7 @@ def export_pose_module(embedding_model, path, out_bandwidth=None, image_shape=No
                        outputs=OUTPUTS):
     """Writes the pose SavedModel to `path` (a directory); returns path. Arguments as in `PoseModule`."""
     module = PoseModule(embedding_model, image_shape, out_bandwidth, refine, endpoint, outputs)
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serving_default})
+    tf.saved_model.save(module, path, signatures=dict(module.serving_signatures))
     return path
 
 

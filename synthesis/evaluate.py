@@ -71,10 +71,9 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
       {bin: {row: {metric: mean}}}}; examples {cat: float32 [k, 3 or 4, H, W, c]} (input, rendered target,
       synthesized, and synthesized from the targets when given).
     """
-    from tqdm import tqdm
-
     from sphembed.data.pairs import make_pairs, pair_rows
     from sphembed.pose.protocol import load_split
+    from sphembed.progress import progress_bar
     from sphembed.synthesis.novel_view import synthesize_views
     from sphembed.synthesis.rotate import rotate_embedding
 
@@ -84,7 +83,7 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
     rows_used = ROWS if targets is not None else ROWS[:-1]
     metrics = {row: {"psnr": [], "ssim": [], "iou": []} for row in rows_used}
     synthesized, oracle = [], []
-    for start in tqdm(range(0, len(rows), batch_size), desc="synthesizing held-out views", unit="batch"):
+    for start in progress_bar(range(0, len(rows), batch_size), desc="synthesizing held-out views", unit="batch"):
         a, b = rows[start:start + batch_size, 0], rows[start:start + batch_size, 1]
         R = np.einsum("nij,nkj->nik", rotations[b], rotations[a]).astype(np.float32)
         views = synthesize_views(images[a], R, embedding_model, synthesizer).numpy()

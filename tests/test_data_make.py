@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
 import pytest
 import trimesh
 
+from malformed_meshes import malformed_files, write_malformed
 from sphembed.cli import main as cli_main
 from sphembed.data import make_data as make_data_module
 from sphembed.data import records
@@ -184,6 +186,42 @@ def test_folder_sources(tmp_path):
                       progress=False)
     assert m["layout"] == "shapenet" and m["categories"] == ["chair", "mug"]
     assert m["counts"] == {"train": 4, "test": 0} and m["pairs"] == {}  # one model per class: all train
+
+
+def test_caps_count_valid_meshes_and_every_file_is_recorded(tmp_path, capfd):
+    """A cap of 2 per category is filled past 3 bad files; all malformed files are listed with their reasons."""
+    root = tmp_path / "mn"
+    junk = write_malformed(root / "junk" / "train")  # no usable mesh: the category is left out
+    malformed = malformed_files()
+    (root / "chair" / "train").mkdir(parents=True)
+    for i, name in enumerate(("empty.off", "garbage.off", "huge_coordinates.off")):  # sorted before the good ones
+        (root / "chair" / "train" / f"a_bad{i}_{name}").write_bytes(malformed[name][0])
+    for i in range(3):
+        _export(str(root / "chair" / "train" / f"b_good{i}.off"), make_shape("chair", i))
+    _export(str(root / "chair" / "test" / "good.off"), make_shape("chair", 9))
+    cfg = _config(source=str(root), categories=None, meshes_per_category={"train": 2, "test": 1}, views_per_mesh=1,
+                  on_error="skip")
+    m = build_dataset(str(tmp_path / "out"), cfg, workers=2, progress=False)
+    assert m["categories"] == ["chair"] and m["counts"] == {"train": 2, "test": 1}
+    assert [mesh["mesh_id"] for mesh in m["splits"]["train"]["meshes"]] == ["chair/train/b_good0.off",
+                                                                            "chair/train/b_good1.off"]
+    files = {f["mesh_id"]: f for f in m["files"]}
+    assert len(m["files"]) == len(junk) + 7  # every file of the source, once
+    assert [f["status"] for f in m["files"] if f["category"] == "chair"] == ["used"] + ["skipped"] * 3 + [
+        "used"] * 2 + ["capped"]  # test/good.off first: files are sorted by mesh id
+    assert files["chair/train/b_good2.off"]["reason"] == "not considered: cap of 2 valid train meshes per category " \
+        "reached"
+    for path, reason in junk.items():
+        entry = files[os.path.relpath(path, root)]
+        assert entry["status"] == "skipped" and re.search(f"{re.escape(path)}: .*{reason}", entry["reason"])
+    assert m["skipped"] == [{"file": f["file"], "reason": f["reason"]} for f in m["files"] if f["status"] == "skipped"]
+    assert "Warning" not in capfd.readouterr().err  # workers print no numpy overflow warnings
+    with pytest.raises(ValueError, match=r"4 bad mesh file\(s\) \(use --on-error skip"):
+        build_dataset(str(tmp_path / "fail"), {**cfg, "on_error": "fail"}, workers=2, progress=False)
+    with pytest.raises(ValueError, match=r"no usable meshes in .*21 files considered, 21 bad; .*empty file"):
+        build_dataset(str(tmp_path / "none"), _config(source=str(root / "junk"), categories=None,
+                                                       meshes_per_category=None, on_error="skip"), workers=1,
+                      progress=False)
 
 
 def test_scale_augment_keeps_image_and_sphere_consistent(tmp_path):

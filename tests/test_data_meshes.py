@@ -1,11 +1,13 @@
 """Mesh loading and normalization (sphembed.data.meshes): formats, scenes, bad files, orientation, folder layouts."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
 import trimesh
 
+from malformed_meshes import malformed_files
 from sphembed.data.meshes import find_meshes, load_mesh, normalize_mesh, orientation_matrix, rotate_mesh
 
 SHARED = "/work/shared/meshes"
@@ -65,18 +67,16 @@ def test_load_mesh_merges_scene(tmp_path):
     np.testing.assert_allclose(mesh.extents[0] / mesh.extents[2], 4.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("content, reason", [
-    ("OFF\n3 1 0\n0 0 0\n1 0 0\n", "cannot read mesh"),  # truncated
-    ("this is not a mesh", "cannot read mesh"),
-    ("OFF\n0 0 0\n", "empty mesh"),
-    ("OFF\n3 1 0\n0 0 0\n1 0 0\n2 0 0\n3 0 1 2\n", "degenerate"),  # zero-area triangle
-    ("OFF\n4 2 0\n0 0 0\n1 0 0\n2 0 0\n3 0 0\n3 0 1 2\n3 1 2 3\n", "degenerate"),
-])
-def test_load_mesh_bad_files_name_the_file(tmp_path, content, reason):
-    path = tmp_path / "bad.off"
-    path.write_text(content)
-    with pytest.raises(ValueError, match=f"bad.off.*{reason}"):
-        load_mesh(path)
+@pytest.mark.parametrize("name", sorted(malformed_files()))
+def test_load_mesh_malformed_files_name_the_file(tmp_path, name):
+    """Each malformed file of issue 16 raises ValueError naming the file and the reason, with no numpy warning."""
+    content, reason = malformed_files()[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow or invalid-value warning would fail here
+        with pytest.raises(ValueError, match=f"{name}: .*{reason}"):
+            load_mesh(path)
 
 
 def test_load_mesh_missing_file(tmp_path):

@@ -34,6 +34,13 @@ def _views(rng, n):
     return base, rotate_map(base, R_a).numpy(), rotate_map(base, R_b).numpy(), R_a, R_b
 
 
+def _unit_range(*maps):
+    """The maps under one affine map onto [0, 1] (what the serving signatures accept). A pointwise model with a
+    bias turns a*f + c into a*W f + const, and constants are rotation invariant, so the poses stay exact."""
+    lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)
+    return [((m - lo) / (hi - lo)).astype(np.float32) for m in maps]
+
+
 def _err_deg(R, R0):
     return np.degrees(geodesic_angle(tf.cast(R, tf.float64), tf.cast(R0, tf.float64)).numpy())
 
@@ -85,6 +92,7 @@ def test_relative_pose_bad_images():
 
 def test_pose_savedmodel_fresh_process(rng, tmp_path):
     _, img_a, img_b, R_a, R_b = _views(rng, 2)
+    img_a, img_b = _unit_range(img_a, img_b)
     path = export_pose_module(_pointwise_model(), str(tmp_path / "pose"), out_bandwidth=8)
     np.save(tmp_path / "a.npy", img_a)
     np.save(tmp_path / "b.npy", img_b)
