@@ -27,10 +27,12 @@ import time
 __all__ = ["demo_stages", "run_demo", "register"]
 
 
-def demo_stages(out, preset="demo", data=None, workers=None, orientation=()):
+def demo_stages(out, preset="demo", data=None, workers=None, orientation=(), seed=None):
     """The demo's stages as [(name, [argv, ...], [stages it reads from])]; argv lists are `sphembed` arguments.
 
     orientation: make-data flags naming the mesh files' axes, e.g. ("--up", "z") for ModelNet40.
+    seed: seed of every training stage (weights, shuffling, augmentation); None: the preset's. The data (meshes,
+      poses, splits, pairs) keep the preset's seed, so runs of two seeds are measured on the same held-out pairs.
     """
     if preset != "demo" and data is None:
         raise ValueError(f"preset {preset!r} needs --data: a ModelNet40 or ShapeNetCore folder")
@@ -44,25 +46,26 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=()):
     make += list(orientation) + (["--workers", str(workers)] if workers else [])
     d3, d2, hub = p("data", "3dof"), p("data", "2dof"), p("sphcnn", "hub")
     pre = ["--preset", preset]
+    fit = pre + (["--seed", str(seed)] if seed is not None else [])  # the training commands
     return [
         ("data-3dof", [make + ["--rotations", "3dof", "--out", d3]], []),
         ("data-2dof", [make + ["--rotations", "2dof", "--out", d2]], []),
-        ("sphcnn", [["train-sphcnn", "--data", d3, "--out", p("sphcnn")] + pre], ["data-3dof"]),
+        ("sphcnn", [["train-sphcnn", "--data", d3, "--out", p("sphcnn")] + fit], ["data-3dof"]),
         ("sphcnn-hub", [["export-hub", "--model", "sphcnn", "--checkpoint", p("sphcnn", "best.keras"), "--out", hub]],
          ["sphcnn"]),
-        ("embedding", [["train-embedding", "--data", d3, "--module", hub, "--run-dir", p("embedding")] + pre,
+        ("embedding", [["train-embedding", "--data", d3, "--module", hub, "--run-dir", p("embedding")] + fit,
                        ["eval-embedding", "--model", p("embedding"), "--data", d3, "--out",
                         p("embedding", "eval.json")]], ["data-3dof", "sphcnn-hub"]),
         ("pose-hub", [["export-hub", "--model", "pose", "--checkpoint", p("embedding", "embedding.keras"), "--out",
-                       p("pose_module")]], ["embedding"]),
-        ("regression", [["train-regression", "--data", d3, "--run-dir", p("regression")] + pre], ["data-3dof"]),
-        ("keypointnet", [["train-keypointnet", "--data", d3, "--run-dir", p("keypointnet")] + pre], ["data-3dof"]),
+                       p("pose_module")] + pre], ["embedding"]),
+        ("regression", [["train-regression", "--data", d3, "--run-dir", p("regression")] + fit], ["data-3dof"]),
+        ("keypointnet", [["train-keypointnet", "--data", d3, "--run-dir", p("keypointnet")] + fit], ["data-3dof"]),
         ("pose", [["eval-pose", "--data", f"2DOF={d2}", "--data", f"3DOF={d3}", "--method", "embedding",
                    "--method", "regression", "--method", "keypointnet", "--method", "oracle-sphere",
                    "--model", f"embedding={p('embedding')}",
                    "--model", f"regression={p('regression')}", "--model", f"keypointnet={p('keypointnet')}",
                    "--out", p("pose")] + pre], ["data-2dof", "embedding", "regression", "keypointnet"]),
-        ("synthesis", [["train-synthesis", "--data", d3, "--module", hub, "--run-dir", p("synthesis")] + pre,
+        ("synthesis", [["train-synthesis", "--data", d3, "--module", hub, "--run-dir", p("synthesis")] + fit,
                        ["eval-synthesis", "--run", p("synthesis"), "--data", d3, "--out", p("synthesis", "report")],
                        ["synthesize", "--run", p("synthesis"), "--data", d3, "--index", "0", "--out",
                         p("synthesis", "views")]], ["data-3dof", "sphcnn-hub"]),
@@ -86,7 +89,8 @@ def _read_marker(out, name):
         return None
 
 
-def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), until=None, orientation=()):
+def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), until=None, orientation=(),
+             seed=None):
     """Runs the demo stages in order, skipping those already done with the same commands.
 
     Args:
@@ -97,6 +101,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
       force: stage names to re-run even when done.
       until: stop after this stage (None: all).
       orientation: make-data flags for the mesh files' axes, e.g. ("--up", "z").
+      seed: seed of the training stages (`demo_stages`); None: the preset's.
 
     Returns:
       {stage: {"seconds", "skipped", "commands"}}.
@@ -104,7 +109,7 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
     Raises:
       ValueError: bad arguments; RuntimeError naming the stage and command when a stage fails.
     """
-    stages = demo_stages(out, preset, data, workers, orientation)
+    stages = demo_stages(out, preset, data, workers, orientation, seed)
     names = [name for name, _, _ in stages]
     unknown = sorted(set(force) - set(names) | ({until} - set(names) - {None}))
     if unknown:
@@ -143,7 +148,7 @@ def _run(args):
     try:
         orientation = [x for flag in ("up", "front") if getattr(args, flag) for x in (f"--{flag}", getattr(args, flag))]
         timings = run_demo(args.out, args.preset, args.data, args.workers, tuple(args.force or ()), args.until,
-                           orientation)
+                           orientation, args.seed)
     except (ValueError, RuntimeError) as err:
         raise SystemExit(f"demo: {err}")
     total = sum(t["seconds"] for t in timings.values() if not t["skipped"])
@@ -182,6 +187,9 @@ def register(subparsers):
     for flag, note in (("up", "z for ModelNet40"), ("front", "default z; -y for --up z")):
         p.add_argument(f"--{flag}", default=None, choices=("x", "y", "z", "-x", "-y", "-z"),
                        help=f"the mesh files' {flag} axis, passed to make-data ({note})")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the training stages (weights, shuffling, augmentation; default: the preset's, 0); the "
+                   "data keep the preset's seed, so two seeds are compared on the same held-out pairs")
     p.add_argument("--force", nargs="*", metavar="STAGE",
                    help="re-run these stages (and the ones that read them) even when done")
     p.add_argument("--until", default=None, metavar="STAGE", help="stop after this stage")

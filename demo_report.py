@@ -106,14 +106,14 @@ def _pose_blocks(run_dir, pose):
 
 
 def _sphcnn_blocks(rep):
-    eq = rep["equivariance_relative_error"]
+    eq = rep["equivariance_error"]
     return [("h", 2, "Spherical CNN (target module)"),
             ("p", f"Classification accuracy on rotated sphere maps: train {100 * rep['train_accuracy_rotated']:.1f}%, "
                   f"test {100 * rep['test_accuracy_rotated']:.1f}% ({len(rep['categories'])} categories); "
                   f"{rep['parameters']:,} parameters, {rep['seconds_per_epoch']:.1f} s per epoch."),
-            ("p", "Measured equivariance (relative error of rotating the input vs rotating the output, random SO(3) "
-                  "rotations of band-limited inputs; logits: invariance):"),
-            ("table", ["output", "relative error"], [[k, float(v)] for k, v in eq.items()])]
+            ("p", "Measured equivariance error ||Phi(rotated input) - rotated Phi(input)|| / ||rotated Phi(input)||, "
+                  "random SO(3) rotations of band-limited inputs (logits: invariance):"),
+            ("table", ["output", "equivariance error"], [[k, float(v)] for k, v in eq.items()])]
 
 
 def _embedding_blocks(ev):
@@ -122,9 +122,9 @@ def _embedding_blocks(ev):
     return [("h", 2, "Embedding network"),
             ("p", f"Endpoint {ev['endpoint']}, held-out {ev['split']} split ({ev['examples']} views): area-weighted "
                   f"Huber loss {ev['huber']:.4g}, relative error {ev['relative_error']:.4g}."),
-            ("p", "Learned equivariance: relative error between E(view b) and E(view a) rotated by R_b R_a^T for two "
-                  "views of one held-out mesh; the trained network next to a randomly initialized one and the "
-                  "spherical-CNN targets themselves."),
+            ("p", "Learned equivariance error ||E(view b) - rotated E(view a)|| / ||rotated E(view a)|| (rotation "
+                  "R_b R_a^T) over pairs of views of one held-out mesh, the spherical CNN's measure above; the trained "
+                  "network next to a randomly initialized one and the spherical-CNN targets themselves."),
             ("table", ["category", "trained", "random init", "targets", "pairs"], rows)]
 
 

@@ -14,7 +14,8 @@ module, trained on all eight categories, serves every problem).
 
 Usage:
   python benchmarks/bench_learning_curve.py --module runs/demo/sphcnn/hub [--problems car-3dof 4cat-3dof ...]
-      [--views 8 32] [--steps 500 1000 2000 3000] [--seeds 0] [--work runs/learning_curve]
+      [--views 8 32 | --runs car-3dof:32 4cat-3dof:8 ...] [--steps 500 1000 2000 3000] [--seeds 0]
+      [--work runs/learning_curve]
 Writes benchmarks/results/learning_curve.json (every run's curve) and learning_curve.png (IB and CB median against
 examples seen, one panel per problem, one line per views regime) and prints a table. Not part of `make bench`
 (an hour or more on two CPU cores); `benchmarks/run_all.py --only learning_curve` runs it with its defaults.
@@ -151,6 +152,14 @@ def plot(runs, path):
     return path
 
 
+def _problem_views(item, parser):
+    """'PROBLEM:VIEWS' -> (problem, views), or a parser error naming the item."""
+    problem, _, views = item.partition(":")
+    if problem not in PROBLEMS or not views.isdigit() or int(views) < 1:
+        parser.error(f"--runs: {item!r} is not PROBLEM:VIEWS with PROBLEM one of {list(PROBLEMS)} and VIEWS >= 1")
+    return problem, int(views)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", default="runs/demo/sphcnn/hub",
@@ -158,6 +167,9 @@ def main(argv=None):
                         "--until sphcnn-hub`)")
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     parser.add_argument("--views", nargs="+", type=int, default=[8, 32], help="views per training mesh")
+    parser.add_argument("--runs", nargs="+", default=None, metavar="PROBLEM:VIEWS",
+                        help="the (problem, views per mesh) pairs to run instead of every --problems x --views pair, "
+                        "e.g. car-3dof:32 4cat-3dof:8")
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 1000, 2000, 3000],
                         help="optimizer steps at which to evaluate; the last ends the run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -177,15 +189,16 @@ def main(argv=None):
             overrides[key] = json.loads(value)
         except ValueError:
             overrides[key] = value
+    pairs = [(p, v) for p in args.problems for v in args.views]
+    if args.runs:
+        pairs = [_problem_views(item, parser) for item in args.runs]
     runs = []
     os.makedirs(RESULTS_DIR, exist_ok=True)
-    for problem in args.problems:
-        for views in args.views:
-            for seed in args.seeds:
-                runs.append(run_curve(args.work, args.module, problem, views, args.steps, seed, args.preset,
-                                      overrides))
-                with open(os.path.join(RESULTS_DIR, f"{args.name}_runs.json"), "w") as fh:
-                    json.dump(runs, fh, indent=1)  # partial results survive an interrupted ladder
+    for problem, views in pairs:
+        for seed in args.seeds:
+            runs.append(run_curve(args.work, args.module, problem, views, args.steps, seed, args.preset, overrides))
+            with open(os.path.join(RESULTS_DIR, f"{args.name}_runs.json"), "w") as fh:
+                json.dump(runs, fh, indent=1)  # partial results survive an interrupted ladder
     rows = [{"problem": r["problem"], "views/mesh": r["views_per_mesh"], "train views": r["train_examples"],
              "seed": r["seed"], "steps": p["step"], "examples seen": p["examples_seen"],
              "train s": p["train_seconds"], "IB median": p["IB"]["median"], "IB acc@30": p["IB"]["acc@30"],

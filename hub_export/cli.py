@@ -39,6 +39,10 @@ def register(subparsers):
     p.add_argument("--checkpoint", required=True, help="trained model file (.keras), e.g. RUN_DIR/best.keras")
     p.add_argument("--out", required=True, help="output directory of the SavedModel (overwritten)")
     p.add_argument("--endpoints", nargs="*", help="only these outputs (default: all)")
+    p.add_argument("--preset", default="demo", choices=("demo", "paper"),
+                   help="pose module: the preset whose pose section gives the search bandwidth B' (default demo)")
+    p.add_argument("--out-bandwidth", type=int, default=None, metavar="B'",
+                   help="pose module: bandwidth of the SO(3) search grid (default: the preset's)")
     p.set_defaults(func=run)
 
 
@@ -48,7 +52,10 @@ def run(args):
     module_name, func = EXPORTERS[args.model][0].split(":")
     if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
-    getattr(importlib.import_module(module_name), func)(args.checkpoint, args.out, endpoints=args.endpoints)
+    if args.model != "pose" and (args.out_bandwidth is not None or args.preset != "demo"):
+        raise SystemExit(f"export-hub: --preset and --out-bandwidth apply to --model pose, not {args.model}")
+    options = dict(preset=args.preset, out_bandwidth=args.out_bandwidth) if args.model == "pose" else {}
+    getattr(importlib.import_module(module_name), func)(args.checkpoint, args.out, endpoints=args.endpoints, **options)
     import tensorflow as tf
 
     # Every signature's inputs and outputs (modules may take several inputs, e.g. pose and synthesis; image modules

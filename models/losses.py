@@ -12,7 +12,10 @@ Properties (checked in tests/test_losses.py):
     the sphere per channel. The mean is the degree-0 (rotation-invariant) part, which the SO(3) correlation of pose
     estimation ignores (it adds a constant to C(R)).
   * relative error: mean(|p - t| / (|p| + |t| + eps)), in [0, 1); 0 iff p = t; 1 - O(eps) when p = 0 != t;
-    symmetric in (p, t).
+    symmetric in (p, t). A training metric of predictions against targets, not an equivariance measure.
+  * equivariance error: ||got - expected|| / ||expected|| (L2 over everything given), the one measure of how far a
+    network is from equivariance (spherical CNN in train-sphcnn's report, embedding in eval-embedding): got = the
+    output for the rotated input, expected = the rotated output. 0 when both are 0; scale-invariant.
   * channel scale (the Keras losses' `channel_scale` s [C]): the loss of (p / s, t / s), i.e. every channel
     measured in units of its own spread, so that channels whose rotation-dependent part is small are fitted as
     well as the large ones (`channel_rms` gives s from a split's targets).
@@ -29,6 +32,7 @@ __all__ = [
     "spherical_mean",
     "centered_area_weighted_huber",
     "relative_error",
+    "equivariance_error",
     "AreaWeightedHuber",
     "CenteredAreaWeightedHuber",
     "RelativeError",
@@ -103,6 +107,25 @@ def centered_area_weighted_huber(y_true, y_pred, delta=1.0):
         if y_true.shape.rank != y_pred.shape.rank or not y_true.shape[1:].is_compatible_with(y_pred.shape[1:]):
             raise ValueError(f"y_true must have the shape of y_pred {y_pred.shape}, got {y_true.shape}")
         return area_weighted_huber(y_true, y_pred - spherical_mean(y_pred - y_true), delta)
+
+
+def equivariance_error(got, expected):
+    """||got - expected|| / ||expected|| over all elements (module docstring): a Python float.
+
+    Args:
+      got: float [...], e.g. [batch, 2b, 2b, C], the network's output for rotated inputs.
+      expected: float, same shape: the rotated outputs.
+
+    Returns:
+      float >= 0; 0 when both are identically 0 (e.g. a feature map with all ReLUs off), inf when only `expected` is.
+    """
+    got, expected = tf.convert_to_tensor(got), tf.convert_to_tensor(expected)
+    if got.shape != expected.shape:
+        raise ValueError(f"got {got.shape} and expected {expected.shape} must have the same shape")
+    diff, ref = float(tf.norm(tf.cast(got - expected, tf.float64))), float(tf.norm(tf.cast(expected, tf.float64)))
+    if ref == 0.0:
+        return 0.0 if diff == 0.0 else float("inf")
+    return diff / ref
 
 
 def relative_error(y_true, y_pred, eps=1e-6):

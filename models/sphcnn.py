@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from sphembed.models.grids import bandwidth_of, check_bandwidth
+from sphembed.models.losses import equivariance_error
 from sphembed.models.rotations import rotate_map
 from sphembed.models.harmonics import isht, sht
 from sphembed.models.spherical_layers import (
@@ -166,8 +167,8 @@ def equivariance_errors(model, x, R, L=None):
       L: degree band-limit of the projected inputs (default B // 2, a smooth map on the grid).
 
     Returns:
-      dict {"logits": float, "block1": float, ...} of relative errors (0 for an output that is zero with and without
-      the rotation).
+      dict {"logits": float, "block1": float, ...} of equivariance errors ||got - expected|| / ||expected||
+      (`sphembed.models.losses.equivariance_error`; 0 for an output that is zero with and without the rotation).
     """
     x = tf.convert_to_tensor(x, tf.float32)
     B = bandwidth_of(x, "x")
@@ -175,19 +176,10 @@ def equivariance_errors(model, x, R, L=None):
     x_rot = rotate_map(x, R)
     net = endpoint_model(model, include_logits=True)
     out, out_rot = net(x, training=False), net(x_rot, training=False)
-    errors = {"logits": _relative_error(out_rot["logits"], out["logits"])}
+    errors = {"logits": equivariance_error(out_rot["logits"], out["logits"])}
     for name in endpoint_names(model):
         b = bandwidth_of(out[name], name)
         expected = rotate_map(out[name], R)
         got = isht(sht(out_rot[name], basis="real"), b, basis="real")
-        errors[name] = _relative_error(got, expected)
+        errors[name] = equivariance_error(got, expected)
     return errors
-
-
-def _relative_error(got, expected):
-    """||got - expected|| / ||expected||; 0 when both are zero (a feature map that is identically zero, e.g. all
-    ReLUs off, is trivially equivariant), inf when only `expected` is."""
-    diff, ref = float(tf.norm(got - expected)), float(tf.norm(expected))
-    if ref == 0.0:
-        return 0.0 if diff == 0.0 else float("inf")
-    return diff / ref

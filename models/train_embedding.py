@@ -31,9 +31,9 @@ for resuming, history.json) plus `embedding.keras` (the final EmbeddingNet) and 
 module, sizes, validation metrics).
 
 Evaluation (`evaluate_embedding`): validation area-weighted Huber loss and relative error against the targets, and the
-learned equivariance: for pairs (a, b) of views of one held-out mesh (poses R_a, R_b), the relative error between
-E(I_b) and Lambda_{R_ab} E(I_a), R_ab = R_b R_a^T (spectral rotation; both sides projected to degrees l < b), per
-category, next to the same number for a randomly initialized network and for the targets themselves.
+learned equivariance: for pairs (a, b) of views of one held-out mesh (poses R_a, R_b), the equivariance error
+||E(I_b) - Lambda_{R_ab} E(I_a)|| / ||Lambda_{R_ab} E(I_a)|| (`losses.equivariance_error`, the measure train-sphcnn
+reports), R_ab = R_b R_a^T (spectral rotation; both sides projected to degrees l < b), over each category's pairs, next to the same number for a randomly initialized network and for the targets themselves.
 """
 
 import argparse
@@ -530,24 +530,24 @@ def _predict(model, x, batch_size):
                            for i in range(0, len(x), batch_size)])
 
 
-def _equivariance_errors(maps, rotations, pairs, batch_size):
-    """relative_error(P e_b, Lambda_{R_b R_a^T} e_a) per pair: maps [n, 2b, 2b, C], pairs [P, 2] rows -> [P]."""
+def _rotated_pairs(maps, rotations, pairs, batch_size):
+    """(P e_b, Lambda_{R_b R_a^T} e_a) for each pair: maps [n, 2b, 2b, C], pairs [P, 2] rows -> two [P, 2b, 2b, C]
+    arrays (P: projection to degrees l < b, the band limit the exact rotation keeps)."""
     import numpy as np
     import tensorflow as tf
 
     from sphembed.models.grids import bandwidth_of
-    from sphembed.models.losses import relative_error
     from sphembed.models.rotations import rotate_map
     from sphembed.models.harmonics import isht, sht
 
     B = bandwidth_of(maps, "embeddings")
-    out = []
+    got, expected = [], []
     for i in range(0, len(pairs), batch_size):
         a, b = pairs[i:i + batch_size, 0], pairs[i:i + batch_size, 1]
         R = np.einsum("nij,nkj->nik", rotations[b], rotations[a]).astype(np.float32)  # R_b R_a^T
-        rotated = rotate_map(tf.constant(maps[a]), R)
-        out.append(relative_error(isht(sht(tf.constant(maps[b])), B), rotated).numpy())
-    return np.concatenate(out)
+        expected.append(rotate_map(tf.constant(maps[a]), R).numpy())
+        got.append(isht(sht(tf.constant(maps[b])), B).numpy())
+    return np.concatenate(got), np.concatenate(expected)
 
 
 def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_size=32, seed=0, partners=3,
@@ -564,7 +564,8 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
 
     Returns:
       dict {"huber", "relative_error", "pairs", "equivariance": {category: {"trained", "random_init", "targets",
-      "pairs"}}} (equivariance values are mean relative errors; "targets" is the spherical-CNN targets' own error).
+      "pairs"}}} (equivariance values are `equivariance_error`s ||P e_b - Lambda e_a|| / ||Lambda e_a|| over a
+      category's pairs, the measure train-sphcnn reports for the spherical CNN; "targets": the targets' own error).
     """
     import keras
     import numpy as np
@@ -573,7 +574,7 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
     from sphembed.data.pairs import make_pairs, pair_rows
     from sphembed.models.embedding_net import EmbeddingNet
     from sphembed.models.lifted_net import LiftedEmbeddingNet
-    from sphembed.models.losses import area_weighted_huber, relative_error
+    from sphembed.models.losses import area_weighted_huber, equivariance_error, relative_error
     from sphembed.pose.protocol import load_split
 
     data = load_split(data_dir, "image", split, batch_size)
@@ -588,13 +589,14 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
     random_net = type(model)(**config) if isinstance(model, nets) else keras.models.clone_model(model)
     random_pred = _predict(random_net, data["image"], batch_size)
     rows = pair_rows(data["index"], make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed))
-    errors = {name: _equivariance_errors(maps, data["rotation"], rows, batch_size)
-              for name, maps in (("trained", predicted), ("random_init", random_pred), ("targets", targets))}
+    pairs = {name: _rotated_pairs(maps, data["rotation"], rows, batch_size)
+             for name, maps in (("trained", predicted), ("random_init", random_pred), ("targets", targets))}
     cats = data["category"][rows[:, 0]]
     per_category = {}
     for cat in sorted(set(cats)) + ["all"]:
         mask = np.ones(len(rows), bool) if cat == "all" else cats == cat
-        per_category[str(cat)] = {name: float(err[mask].mean()) for name, err in errors.items()}
+        per_category[str(cat)] = {name: equivariance_error(got[mask], expected[mask])
+                                  for name, (got, expected) in pairs.items()}
         per_category[str(cat)]["pairs"] = int(mask.sum())
     huber = float(np.mean(area_weighted_huber(tf.constant(targets), tf.constant(predicted))))
     rel = float(np.mean(relative_error(targets, predicted)))

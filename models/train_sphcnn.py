@@ -184,7 +184,7 @@ def run(args):
         "steps_per_epoch": steps,
         "strategy": args.strategy,
         "replicas": int(strategy.num_replicas_in_sync),
-        "equivariance_relative_error": equivariance_errors(model, x, R),
+        "equivariance_error": equivariance_errors(model, x, R),
         "config": cfg,
     }
     with open(os.path.join(args.out, "report.json"), "w") as fh:

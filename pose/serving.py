@@ -88,14 +88,15 @@ def export_pose_module(embedding_model, path, out_bandwidth=None, image_shape=No
     return path
 
 
-def export_pose_from_checkpoint(checkpoint, path, endpoints=None, out_bandwidth=None):
+def export_pose_from_checkpoint(checkpoint, path, endpoints=None, out_bandwidth=None, preset="demo"):
     """`sphembed export-hub --model pose`: the pose module of a trained embedding model.
 
     Args:
       checkpoint: embedding model, a `.keras` file (train-embedding's best.keras) or a SavedModel / Hub directory.
       path: output directory.
       endpoints: optional subset of OUTPUTS to serve (default all).
-      out_bandwidth: B' of the SO(3) search grid (default: the `pose` section of the demo preset).
+      out_bandwidth: B' of the SO(3) search grid (default: the `pose` section of `preset`).
+      preset: preset whose pose section gives the default B' ("demo": 32, "paper": 64).
 
     Returns:
       path.
@@ -103,5 +104,5 @@ def export_pose_from_checkpoint(checkpoint, path, endpoints=None, out_bandwidth=
     from sphembed.presets import get_preset
     from sphembed.pose.relative import load_model
 
-    out_bandwidth = out_bandwidth or get_preset("demo", "pose")["out_bandwidth"]
+    out_bandwidth = out_bandwidth or get_preset(preset, "pose")["out_bandwidth"]
     return export_pose_module(load_model(checkpoint), path, out_bandwidth, outputs=tuple(endpoints or OUTPUTS))

@@ -31,7 +31,9 @@ def _config(**overrides):
     base = dict(categories=["chair", "mug", "lamp"], meshes_per_category={"train": 3, "test": 2}, views_per_mesh=2,
                 sphere_bandwidth=8, image_size=32, meshes_per_shard=2, rotations="2dof")
     base.update(overrides)
-    return get_preset("demo", "data", **base)
+    cfg = get_preset("demo", "data", **base)
+    cfg.update({k: v for k, v in overrides.items() if v is None})  # None: no preset value (all categories, no cap)
+    return cfg
 
 
 def _read_all(data_dir, split, features=records.FEATURES):

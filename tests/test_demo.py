@@ -35,6 +35,21 @@ def test_stages_cover_the_pipeline_in_dependency_order():
         assert needed in commands
 
 
+def test_seed_reaches_every_training_command_and_no_data_command():
+    from sphembed.cli import build_parser
+
+    stages = {name: cmds for name, cmds, _ in demo.demo_stages("out", seed=7)}
+    parser = build_parser()
+    for name, cmds in stages.items():
+        for argv in cmds:
+            seeded = "--seed" in argv
+            assert seeded == argv[0].startswith("train-"), (name, argv)
+            if seeded:
+                assert parser.parse_args(argv).seed == 7  # every training command takes the flag
+    assert demo.demo_stages("out")[2][1][0] == demo.demo_stages("out", seed=None)[2][1][0]
+    assert stages["data-3dof"] == demo.demo_stages("out")[0][1]  # same data: seed-0 data markers stay valid
+
+
 def test_rerun_skips_done_stages_and_force_reruns_dependents(tmp_path, fake_sphembed):
     calls, _ = fake_sphembed
     out = str(tmp_path / "run")

@@ -79,10 +79,11 @@ def test_train_embedding_killed_mid_epoch_resumes_exactly(tmp_path):
     module = export_tiny_sphcnn(tmp_path / "module")
 
     def train(run):
-        # The demo recipe (centered Huber, in-plane rotations, shuffling, a learning-rate step) at a tiny size.
+        # The demo recipe (lifted net, channel-scaled centered Huber, mesh targets, shuffling, an LR step), tiny.
         return _command("train-embedding", "--data", data, "--module", module, "--run-dir", run,
                         "--target-endpoint", "block1", "--epochs", str(EPOCHS), "--batch-size", "4",
-                        "--lr-boundaries", "8", "--latent-dim", "16", "--base-filters", "4", "--max-filters", "8",
+                        "--lr-boundaries", "8", "--lift-bandwidth", "8", "--context-filters", "8", "--base-filters", "4",
+                        "--max-filters", "8",
                         "--verbose", "2")
 
     reference = str(tmp_path / "reference")

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from sphembed.models.losses import (EMBEDDING_LOSSES, AreaWeightedHuber, CenteredAreaWeightedHuber, RelativeError,
-                                    area_weighted_huber, centered_area_weighted_huber, embedding_loss, relative_error,
-                                    spherical_mean)
+                                    area_weighted_huber, centered_area_weighted_huber, embedding_loss,
+                                    equivariance_error, relative_error, spherical_mean)
 
 
 def _huber_np(x, delta):
@@ -54,6 +54,20 @@ def test_relative_error_preset():
     np.testing.assert_allclose(relative_error(t, p, eps=0.0).numpy(), [(0 + 1 + 1 + 1 / 3) / 4], rtol=1e-6)
     np.testing.assert_allclose(relative_error(t, t).numpy(), [0.0], atol=0)
     np.testing.assert_allclose(relative_error(p, t).numpy(), relative_error(t, p).numpy(), rtol=1e-7)
+
+
+def test_equivariance_error_is_the_relative_l2_norm(rng):
+    expected = rng.normal(size=(3, 4, 4, 2))
+    delta = rng.normal(size=expected.shape)
+    got = expected + 0.25 * delta
+    np.testing.assert_allclose(equivariance_error(got, expected), 0.25 * np.linalg.norm(delta) / np.linalg.norm(expected),
+                               rtol=1e-12)
+    assert equivariance_error(7.0 * got, 7.0 * expected) == pytest.approx(equivariance_error(got, expected), rel=1e-12)
+    assert equivariance_error(expected, expected) == 0.0
+    zero = np.zeros_like(expected)
+    assert equivariance_error(zero, zero) == 0.0 and equivariance_error(got, zero) == float("inf")
+    with pytest.raises(ValueError, match="same shape"):
+        equivariance_error(got[:2], expected)
 
 
 def test_relative_error_metric_averages_examples(rng):

@@ -140,3 +140,22 @@ def test_pose_savedmodel_of_embedding_net(tmp_path):
     R, score = relative_pose(x, x[::-1], net, out_bandwidth=6, return_scores=True)
     np.testing.assert_allclose(out["rotation"].numpy(), R.numpy(), atol=1e-4)
     np.testing.assert_allclose(out["score"].numpy(), score.numpy(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("preset, expected", [("demo", 32), ("paper", 64)])
+def test_pose_export_takes_the_search_bandwidth_of_its_preset(monkeypatch, preset, expected):
+    # `sphembed demo --preset paper` exports the pose module at the paper preset's B', not the demo's.
+    from sphembed import demo
+    from sphembed.pose import serving
+    from sphembed.presets import get_preset
+
+    assert get_preset(preset, "pose")["out_bandwidth"] == expected
+    calls = []
+    monkeypatch.setattr("sphembed.pose.relative.load_model", lambda path: f"model of {path}")
+    monkeypatch.setattr(serving, "export_pose_module", lambda model, path, B, outputs: calls.append((model, B)))
+    serving.export_pose_from_checkpoint("ckpt.keras", "out", preset=preset)
+    serving.export_pose_from_checkpoint("ckpt.keras", "out", preset=preset, out_bandwidth=12)
+    assert calls == [("model of ckpt.keras", expected), ("model of ckpt.keras", 12)]
+    stages = demo.demo_stages("o", preset, data="." if preset == "paper" else None)
+    stage = {name: cmds for name, cmds, _ in stages}["pose-hub"][0]
+    assert stage[stage.index("--preset") + 1] == preset
