@@ -229,7 +229,7 @@ def _refine_in_frames(chat, R, steps, max_step):
 
 
 def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_separation_deg, refine_steps, seeds):
-    """align_coefficients on checked arguments: (rotations [batch, top_k, 3, 3], scores [batch, top_k])."""
+    """align_coefficients on checked arguments: (rotations, scores) as `align` returns them."""
     p = compact_torus(chat)
     c = torus_grid(p, grid_bandwidth, tables if grid_bandwidth == out_bandwidth else None)
     size = max(seeds, top_k) if refine_steps else _pool_size(top_k, (2 * grid_bandwidth) ** 3)
@@ -238,7 +238,8 @@ def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_
     if refine_steps:
         R, score = _refine_in_frames(chat, R, refine_steps, np.pi / grid_bandwidth)
     pick = _separated(R, score, top_k, min_separation_deg)
-    return tf.gather(R, pick, batch_dims=1), tf.gather(score, pick, batch_dims=1)
+    R, score = tf.gather(R, pick, batch_dims=1), tf.gather(score, pick, batch_dims=1)
+    return (R[:, 0], score[:, 0]) if top_k == 1 else (R, score)
 
 
 def _align_maps(f, h, tables=None, **options):
@@ -260,10 +261,6 @@ def _resolve(L, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, 
                 min_separation_deg=float(min_separation_deg), refine_steps=steps, seeds=seeds)
 
 
-def _unstack_top_k(rotations, scores, top_k):
-    return (rotations[:, 0], scores[:, 0]) if top_k == 1 else (rotations, scores)
-
-
 def align_coefficients(chat, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8,
                        tables=None, method="coarse-to-fine", seeds=8, coarse_bandwidth=None):
     """`align` from precomputed correlation coefficients Chat (see `correlation_coefficients`).
@@ -283,7 +280,7 @@ def align_coefficients(chat, out_bandwidth=None, refine=True, top_k=1, min_separ
         chat = tf.convert_to_tensor(chat)
         options = _resolve(check_chat(chat), out_bandwidth, refine, top_k, min_separation_deg, refine_steps, method,
                            seeds, coarse_bandwidth)
-        return _unstack_top_k(*call_cached(_align_chat, [chat], tables, **options), top_k)
+        return call_cached(_align_chat, [chat], tables, **options)
 
 
 def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8, tables=None,
@@ -317,4 +314,4 @@ def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.
         f, h, B = as_map_pair(f, h)
         options = _resolve(B, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, method, seeds,
                            coarse_bandwidth)
-        return _unstack_top_k(*call_cached(_align_maps, [f, h], tables, **options), top_k)
+        return call_cached(_align_maps, [f, h], tables, **options)
