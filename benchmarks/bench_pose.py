@@ -322,18 +322,12 @@ def main(argv=None):
     columns = ["input", "batch", "NumPy pairs/s", "s2fft pairs/s", "dense grid pairs/s", "dense refined pairs/s",
                "coarse-to-fine pairs/s", "coarse-to-fine / s2fft", "dense grid MiB/pair", "coarse grid MiB/pair",
                "NumPy = TF grid argmax"]
-    path = report("pose", rows, [c for c in columns if all(c in r for r in rows)] if rows else ["input"],
+    results.update(load_before=load, load_after=os.getloadavg(), argv=sys.argv[1:])
+    report("pose", rows, [c for c in columns if all(c in r for r in rows)] if rows else ["input"],
                   notes=f"B' = {args.out_bandwidth}; float32 TF through the public align (numpy inputs, one call per "
                         f"batch, compiled once per shape before timing); load average before the run "
                         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs. NumPy: float64 "
-                        "grid argmax on at most 8 pairs. s2fft: JAX float64, grid 63 x 64 x 63.")
-    import json
-
-    with open(path) as fh:
-        record = json.load(fh)
-    record.update(results, load_before=load, load_after=os.getloadavg(), argv=sys.argv[1:])
-    with open(path, "w") as fh:
-        json.dump(record, fh, indent=2)
+                        "grid argmax on at most 8 pairs. s2fft: JAX float64, grid 63 x 64 x 63.", extra=results)
     for section in ("per-call", "module", "accuracy"):
         if section in results:
             keys = list(results[section][0])
