@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.grids import _dh_weights_np, _grid_np, bandwidth_of, check_bandwidth
-from sphembed.models.wigner import _jy_eig_np
+from sphembed.models.wigner import jy_eigenvectors_np
 
 __all__ = ["sht", "isht", "complex_to_real", "real_to_complex", "ylm_theta_table", "METHODS", "BASES"]
 
@@ -43,7 +43,7 @@ def _check_options(basis, method):
 def _ylm_theta_np(L, B):
     """Y_l^m(theta_j, 0) = sqrt((2l+1)/4pi) d^l_{m0}(theta_j), float64 [2B, L, 2L-1] (m at index m + L - 1)."""
     theta = _grid_np(B)[0]
-    V = _jy_eig_np(L)
+    V = jy_eigenvectors_np(L)
     k = np.arange(-(L - 1), L)
     phase = np.exp(-1j * np.outer(theta, k))
     dm0 = np.einsum("lmk,jk,lk->jlm", V, phase, V[:, L - 1, :].conj(), optimize=True).real

@@ -6,15 +6,16 @@ with (Lambda_R h)(w) = h(R^T w) and R = Rz(alpha) Ry(beta) Rz(gamma) (DESIGN.md 
 Steps, all batched and compiled once per (shape, dtype, options) (`sphembed.pose.compiled`):
   (1) the compact torus coefficients of C from the correlation coefficients (`sphembed.pose.torus`);
   (2) C exactly on a grid `so3_grid(B_g)` (`torus_grid`): for method "coarse-to-fine" (the default) the coarse grid
-      B_g = coarse_bandwidth (default B, the maps' bandwidth: (2B)^3 points, spacing pi/B in alpha and gamma), for
-      method "dense" B_g = out_bandwidth B' (the reference: (2B')^3 points);
-  (3) seeds: the `seeds` highest grid local maxima (3x3x3 neighbourhood, periodic in alpha and gamma; when the grid
-      has fewer, the highest other points);
-  (4) refinement of every seed: damped Newton ascent of the exact C in the Euler angles, with the exact gradient and
-      Hessian of the torus polynomial (`torus_values`); a step is taken only when it increases C, its length in the
-      metric of SO(3) (ds^2 = dalpha^2 + dbeta^2 + dgamma^2 + 2 cos(beta) dalpha dgamma, which gives the degenerate
-      alpha - gamma direction at beta = 0, pi no length) is capped at one grid spacing pi/B_g, and the cap shrinks
-      4x after a rejected step;
+      B_g = coarse_bandwidth (default min(2B, B'), B the maps' bandwidth and B' = out_bandwidth), for method "dense"
+      B_g = B' (the reference);
+  (3) seeds: the `seeds` highest grid local maxima (3x3x3 neighbourhood, periodic in alpha and gamma; above 16
+      points per axis the maxima of 2x2x2 blocks that top their 3x3x3 neighbouring blocks; when the grid has fewer,
+      the highest other points);
+  (4) refinement of every seed: damped Newton ascent of the exact C in the Euler angles with its exact gradient and
+      Hessian (`torus_ascent`): a step is taken only when it increases C, its length in the metric of SO(3) is
+      capped at one grid spacing pi/B_g, the cap shrinks 4x after a rejected step. Each pair is refined in the one of
+      7 fixed frames R = R' Q (Q = I, or Ry(pi/2) Rz(j pi/6)) whose Euler poles are farthest from its seeds, where
+      Newton in Euler angles does not crawl;
   (5) the best refined seed; for top_k > 1 the refined seeds greedily, best first, each at least
       `min_separation_deg` (geodesic) from those taken (when fewer are that far apart, the next best fill the rest).
 With refine=False (or refine_steps=0) there is no refinement and the grid is the one at out_bandwidth for either
@@ -180,10 +181,10 @@ def refine_peaks(A, alpha, beta, gamma, steps=8, max_step=None):
         return torus_ascent(compact_from_torus(A), alpha, beta, gamma, steps, max_step)
 
 
-# Frames of the refinement: R = R' Q with Q = I or Q = Ry(pi/2) Rz(phi_j), phi_j = j pi/6 (j = 0..5). The Euler
-# chart of R' is singular where R'^T e_z = +-Q^T e_z... i.e. at the rotations R with R^T e_z = +-u, u = Q^T e_z: the
-# z axis for Q = I, six axes 30 degrees apart on the equator otherwise. Some frame keeps any 4 seeds >= 21 degrees
-# from its poles (sampled worst case; 8 seeds: 15 degrees).
+# Frames of the refinement: R = R' Q with Q = I or Q = Ry(pi/2) Rz(phi_j), phi_j = j pi/6 (j = 0..5). R' has
+# cos(beta') = (R^T e_z) . (Q^T e_z), so its Euler chart is singular at the rotations with R^T e_z = +-u, u = Q^T e_z:
+# the z axis for Q = I, six axes 30 degrees apart on the equator otherwise. Some frame keeps any 4 seeds >= 21
+# degrees from its poles, any 8 seeds >= 15 degrees (worst case over 10^5 random sets).
 _FRAME_PHI = np.arange(6) * np.pi / 6
 
 
