@@ -26,6 +26,8 @@ demo: install
 	$(VENV)/bin/sphembed demo
 
 bench: install
+	# The optional `bench` extra (s2fft, JAX) for bench_pose's comparison; without it that column is skipped.
+	$(PY) -m pip install --quiet -e '.[bench]' || echo "bench extra not installed: bench_pose skips s2fft"
 	$(PY) benchmarks/run_all.py
 
 clean:

@@ -20,8 +20,9 @@ def time_call(fn, repeats=5, warmup=1):
     return sorted(times)[len(times) // 2]
 
 
-def report(name, rows, columns, notes=""):
-    """Prints rows (list of dicts) as a markdown table and writes benchmarks/results/<name>.json."""
+def report(name, rows, columns, notes="", extra=None):
+    """Prints rows (list of dicts) as a markdown table and writes benchmarks/results/<name>.json (plus the keys of
+    `extra`, a dict of further JSON-serializable results)."""
     header = "| " + " | ".join(columns) + " |"
     lines = [header, "|" + "---|" * len(columns)]
     for row in rows:
@@ -33,5 +34,5 @@ def report(name, rows, columns, notes=""):
     path = os.path.join(RESULTS_DIR, f"{name}.json")
     with open(path, "w") as fh:
         json.dump({"name": name, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                   "columns": columns, "rows": rows, "notes": notes, "table": table}, fh, indent=2)
+                   "columns": columns, "rows": rows, "notes": notes, "table": table, **(extra or {})}, fh, indent=2)
     return path

@@ -11,11 +11,11 @@ Bases:
     r_{l,-m} = -sqrt2 (-1)^m Im f_lm (m > 0).
 
 Exactness: for f band-limited to l < B, sht(isht(flm)) == flm and isht(sht(f)) == f to float round-off
-(Driscoll-Healy quadrature). Methods: "separable" (FFT over phi, then a Legendre sum over theta per m) and
-"dense" (one matmul against the full [4B^2, L(2L-1)] harmonic matrix). Separable is the default: measured by
-benchmarks/bench_sht.py at 2B = 64, C = 16, batch 16 on the 2-core CPU, it does 1434 forward / 872 inverse maps/s
-(complex basis) against 55 / 52 for dense, 16-37x faster, and its table is [2B, L, 2L-1] instead of
-[4B^2, L(2L-1)].
+(Driscoll-Healy quadrature). Methods: "separable" (a DFT over phi, then a Legendre sum over theta per m >= 0,
+both as matmuls with the batch and channels as columns) and "dense" (one matmul against the full
+[4B^2, L(2L-1)] harmonic matrix). Separable is the default: benchmarks/bench_sht.py measures it at 2B = 64, C = 16,
+batch 16 against dense and against a float32 matmul of the same FLOP count (README, "Performance"); its tables are
+O(B L^2) instead of [4B^2, L(2L-1)].
 """
 
 import functools
@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.grids import _dh_weights_np, _grid_np, bandwidth_of, check_bandwidth
-from sphembed.models.wigner import _jy_eig_np
+from sphembed.models.wigner import jy_eigenvectors_np
 
 __all__ = ["sht", "isht", "complex_to_real", "real_to_complex", "ylm_theta_table", "METHODS", "BASES"]
 
@@ -43,13 +43,31 @@ def _check_options(basis, method):
 def _ylm_theta_np(L, B):
     """Y_l^m(theta_j, 0) = sqrt((2l+1)/4pi) d^l_{m0}(theta_j), float64 [2B, L, 2L-1] (m at index m + L - 1)."""
     theta = _grid_np(B)[0]
-    V = _jy_eig_np(L)
+    V = jy_eigenvectors_np(L)
     k = np.arange(-(L - 1), L)
     phase = np.exp(-1j * np.outer(theta, k))
     dm0 = np.einsum("lmk,jk,lk->jlm", V, phase, V[:, L - 1, :].conj(), optimize=True).real
     y = dm0 * np.sqrt((2 * np.arange(L) + 1) / (4 * np.pi))[None, :, None]
     y.setflags(write=False)
     return y
+
+
+@functools.lru_cache(maxsize=None)
+def _separable_np(L, B):
+    """Tables of the separable transforms, float64: "dft" [2L (cos, -sin) x m, 2B (k)] of e^{-i m phi_k};
+    "analysis" [L (m), L (l), 2B (j)] = q_j Y_l^m(theta_j, 0); "synthesis" [L (m), 2B (j), L (l)] = Y_l^m(theta_j, 0);
+    "idft" [2B (k), 2L] = (w_m cos(m phi_k), -w_m sin(m phi_k)), w_0 = 1, w_{m>0} = 2. m = 0..L-1."""
+    phi = _grid_np(B)[1]
+    m = np.arange(L)
+    y = _ylm_theta_np(L, B)[:, :, L - 1 :]  # [2B (j), L (l), L (m >= 0)]
+    w = np.where(m == 0, 1.0, 2.0)
+    tables = {"dft": np.concatenate([np.cos(np.outer(m, phi)), -np.sin(np.outer(m, phi))]),
+              "analysis": np.transpose(((np.pi / B) * _dh_weights_np(B))[:, None, None] * y, (2, 1, 0)),
+              "synthesis": np.ascontiguousarray(np.transpose(y, (2, 0, 1))),
+              "idft": np.concatenate([w * np.cos(np.outer(phi, m)), -w * np.sin(np.outer(phi, m))], axis=1)}
+    for table in tables.values():
+        table.setflags(write=False)
+    return tables
 
 
 def ylm_theta_table(L, B, dtype="float32"):
@@ -135,8 +153,8 @@ def sht(f, L=None, basis="complex", method="separable"):
         B = bandwidth_of(f)
         L = _resolve_L(B, L)
         rdt, cdt = _real_dtype(f), _complex_dtype(f)
-        x = tf.experimental.numpy.moveaxis(f, -1, -3)  # [..., C, 2B(theta), 2B(phi)]
         if method == "dense":
+            x = tf.experimental.numpy.moveaxis(f, -1, -3)  # [..., C, 2B(theta), 2B(phi)]
             q = (np.pi / B) * _dh_weights_np(B)
             w = np.conj(_dense_np(L, B)) * q[:, None, None, None]
             w = tf.constant(w.reshape(4 * B * B, L * (2 * L - 1)), dtype=cdt)
@@ -144,20 +162,26 @@ def sht(f, L=None, basis="complex", method="separable"):
             out = tf.matmul(tf.cast(flat, cdt)[..., None, :], w)[..., 0, :]
             flm = tf.reshape(out, tf.concat([tf.shape(out)[:-1], [L, 2 * L - 1]], 0))
             return complex_to_real(flm) if basis == "real" else flm
-        # separable: X_j[m] = sum_k f_jk e^{-i m phi_k}, m = 0..L-1; flm = sum_j q_j Y_l^m(theta_j, 0) X_j[m].
-        X = tf.signal.rfft(tf.cast(x, rdt))[..., :L]  # [..., C, 2B, L]
-        P = ((np.pi / B) * _dh_weights_np(B))[:, None, None] * _ylm_theta_np(L, B)[:, :, L - 1 :]
-        P = tf.constant(P, dtype=rdt)  # [2B, L, L(m >= 0)]
-        re = tf.einsum("...jm,jlm->...lm", tf.math.real(X), P)
-        im = tf.einsum("...jm,jlm->...lm", tf.math.imag(X), P)
-        if basis == "real":
-            s = tf.concat([tf.ones([1], rdt), _signs(L, rdt) * np.sqrt(2.0)], 0)  # m = 0..L-1
-            neg = tf.reverse(-(s * im)[..., 1:], axis=[-1])
-            return tf.concat([neg, s * re], axis=-1)
-        pos = tf.complex(re, im)  # m = 0..L-1
-        neg = tf.reverse(tf.math.conj(pos[..., 1:]) * tf.cast(_signs(L, rdt), cdt), axis=[-1])
-        return tf.concat([neg, pos], axis=-1)
-
+        # separable, as three matmuls on [.., C] batches: X_{jm} = sum_k f_jk e^{-i m phi_k} (m = 0..L-1, a real
+        # DFT), then flm = sum_j q_j Y_l^m(theta_j, 0) X_{jm} per m; channels and batch ride along as matmul columns.
+        t = _separable_np(L, B)
+        lead, C = tf.shape(f)[:-3], tf.shape(f)[-1]
+        x = tf.reshape(tf.cast(f, rdt), [-1, 2 * B, 2 * B, C])
+        n = tf.shape(x)[0]
+        x = tf.reshape(tf.transpose(x, (2, 1, 0, 3)), [2 * B, -1])  # [k, (j, batch, c)]
+        y = tf.reshape(tf.matmul(tf.constant(t["dft"], rdt), x), [2, L, 2 * B, -1])  # [re/im, m, j, (batch, c)]
+        z = tf.matmul(tf.constant(t["analysis"], rdt)[None], y)  # [re/im, m, l, (batch, c)]
+        z = tf.transpose(tf.reshape(z, [2, L, L, n, C]), (0, 3, 4, 2, 1))  # [re/im, batch, c, l, m >= 0]
+        m = np.arange(-(L - 1), L)
+        if basis == "real":  # r_{l,m} = s_m Re f_lm, r_{l,-m} = -s_m Im f_lm (m > 0), s_0 = 1, s_m = sqrt2 (-1)^m
+            s_m = np.where(m == 0, 1.0, np.sqrt(2.0) * (-1.0) ** np.abs(m))
+            out = (tf.gather(z[0], np.abs(m), axis=-1) * tf.constant(np.where(m >= 0, s_m, 0), rdt)
+                   - tf.gather(z[1], np.abs(m), axis=-1) * tf.constant(np.where(m < 0, s_m, 0), rdt))
+        else:  # f_{l,-m} = (-1)^m conj(f_lm)
+            sign = np.where(m < 0, (-1.0) ** np.abs(m), 1.0)
+            out = tf.complex(tf.gather(z[0], np.abs(m), axis=-1) * tf.constant(sign, rdt),
+                             tf.gather(z[1], np.abs(m), axis=-1) * tf.constant(np.where(m < 0, -sign, 1.0), rdt))
+        return tf.reshape(out, tf.concat([lead, [C, L, 2 * L - 1]], 0))
 
 def isht(flm, B=None, basis="complex", method="separable"):
     """Inverse spherical harmonic transform (synthesis on the grid).
@@ -196,14 +220,17 @@ def isht(flm, B=None, basis="complex", method="separable"):
             x = tf.math.real(tf.matmul(flat[..., None, :], w)[..., 0, :])
             x = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [2 * B, 2 * B]], 0))
             return tf.experimental.numpy.moveaxis(x, -3, -1)
-        # separable: G_m(theta_j) = sum_l flm Y_l^m(theta_j, 0); f_jk = Re sum_m G_m(theta_j) e^{i m phi_k}.
-        P = tf.constant(_ylm_theta_np(L, B), dtype=rdt)  # [2B, L, 2L-1]
-        G = tf.complex(tf.einsum("...lm,jlm->...jm", tf.math.real(flm), P),
-                       tf.einsum("...lm,jlm->...jm", tf.math.imag(flm), P))  # [..., C, 2B, 2L-1]
-        # Real part of the synthesis: the spectrum of Re f at m >= 0 is (G_m + conj(G_{-m})) / 2.
-        pos, neg = G[..., L - 1 :], tf.reverse(G[..., : L], axis=[-1])
-        half = (pos + tf.math.conj(neg)) / 2
-        pad = B + 1 - L
-        half = tf.pad(half, [[0, 0]] * (half.shape.rank - 1) + [[0, pad]])
-        x = tf.signal.irfft(half, fft_length=[2 * B]) * (2 * B)
-        return tf.experimental.numpy.moveaxis(tf.cast(x, rdt), -3, -1)
+        # separable: the real part of sum_lm flm Y_l^m has the half spectrum G_m(theta_j) = sum_l h_lm Y_l^m(theta_j, 0),
+        # h_lm = (f_lm + (-1)^m conj(f_{l,-m})) / 2 (m >= 0; Y_l^{-m}(theta, 0) = (-1)^m Y_l^m(theta, 0)), and
+        # f_jk = sum_m w_m Re(G_m(theta_j) e^{i m phi_k}), w_0 = 1, w_{m>0} = 2: two matmuls on [.., C] batches.
+        t = _separable_np(L, B)
+        lead, C = tf.shape(flm)[:-3], tf.shape(flm)[-3]
+        flm = tf.reshape(flm, [-1, C, L, 2 * L - 1])
+        n = tf.shape(flm)[0]
+        sign = tf.constant((-1.0) ** np.arange(L), cdt)
+        h = (flm[..., L - 1 :] + tf.math.conj(tf.reverse(flm[..., :L], axis=[-1])) * sign) / 2  # [batch, c, l, m]
+        h = tf.reshape(tf.transpose(tf.stack([tf.math.real(h), tf.math.imag(h)]), (0, 4, 3, 1, 2)), [2, L, L, -1])
+        g = tf.matmul(tf.constant(t["synthesis"], rdt)[None], h)  # [re/im, m, j, (batch, c)]
+        x = tf.matmul(tf.constant(t["idft"], rdt), tf.reshape(g, [2 * L, -1]))  # [k, (j, batch, c)]
+        x = tf.transpose(tf.reshape(x, [2 * B, 2 * B, n, C]), (2, 1, 0, 3))  # [batch, j, k, c]
+        return tf.reshape(x, tf.concat([lead, [2 * B, 2 * B, C]], 0))

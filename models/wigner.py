@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from sphembed.models.grids import _grid_np, check_bandwidth
 
-__all__ = ["wigner_d_table", "wigner_d", "wigner_D", "wigner_d_np", "jy_eigenvectors"]
+__all__ = ["wigner_d_table", "wigner_d", "wigner_D", "wigner_d_np", "jy_eigenvectors", "jy_eigenvectors_np"]
 
 
 def _check_L(L):
@@ -45,6 +45,14 @@ def _jy_eig_np(L):
         V[l, L - 1 - l : L + l, L - 1 - l : L + l] = v
     V.setflags(write=False)
     return V
+
+
+def jy_eigenvectors_np(L):
+    """Eigenvectors of J_y per degree in numpy: complex128 [L, 2L-1, 2L-1], V[l, m + L - 1, k + L - 1] =
+    <l m | eigenvector of J_y with eigenvalue k>, so that d^l(beta) = V_l diag(e^{-i k beta}) V_l^H (a fresh copy
+    of the cached table)."""
+    _check_L(L)
+    return np.array(_jy_eig_np(L))
 
 
 def jy_eigenvectors(L, dtype="complex64"):

@@ -1,19 +1,30 @@
-"""Rotation that best aligns two spherical maps: argmax of the SO(3) correlation, refined off the grid.
+"""Rotation that best aligns two spherical maps: coarse-to-fine search of the SO(3) correlation, refined off the grid.
 
 align(f, h) returns R maximizing C(R) = sum_c <f_c, Lambda_R h_c>, i.e. Lambda_R h ~ f (`rotate_map(h, R) ~ f`),
 with (Lambda_R h)(w) = h(R^T w) and R = Rz(alpha) Ry(beta) Rz(gamma) (DESIGN.md §3).
 
-Steps: (1) the correlation on the grid `so3_grid(B')` (`so3_correlation`); (2) the grid argmax, or for top_k > 1 the
-highest grid local maxima (3x3x3 neighbourhood, periodic in alpha and gamma) that are pairwise at least
-`min_separation_deg` apart in geodesic angle (greedy non-maximum suppression; shoulders of a peak are only taken
-when fewer local maxima exist); (3) refinement: damped Newton ascent on the Euler angles of the exact C, written as
-a trigonometric polynomial on the 3-torus, C = Re sum A_{mnk} e^{i(m alpha + n gamma - k beta)}
-(`torus_coefficients`), with exact gradient and Hessian; a step is taken only when it increases C, its length is
-capped at one grid spacing pi/B' and the cap shrinks after a rejected step. Peaks near the Euler singularity
-(|cos beta| > cos 45 deg) are refined in the frame R = R' Ry(pi/2), where they lie near beta' = pi/2.
+Steps, all batched and compiled once per (shape, dtype, options) (`sphembed.pose.compiled`):
+  (1) the compact torus coefficients of C from the correlation coefficients (`sphembed.pose.torus`);
+  (2) C exactly on a grid `so3_grid(B_g)` (`torus_grid`): for method "coarse-to-fine" (the default) the coarse grid
+      B_g = coarse_bandwidth (default min(2B, B'), B the maps' bandwidth and B' = out_bandwidth), for method "dense"
+      B_g = B' (the reference);
+  (3) seeds: the `seeds` highest grid local maxima (3x3x3 neighbourhood, periodic in alpha and gamma; above 16
+      points per axis the maxima of 2x2x2 blocks that top their 3x3x3 neighbouring blocks; when the grid has fewer,
+      the highest other points);
+  (4) refinement of every seed: damped Newton ascent of the exact C in the Euler angles with its exact gradient and
+      Hessian (`torus_ascent`): a step is taken only when it increases C, its length in the metric of SO(3) is
+      capped at one grid spacing pi/B_g, the cap shrinks 4x after a rejected step. Each pair is refined in the one of
+      7 fixed frames R = R' Q (Q = I, or Ry(pi/2) Rz(j pi/6)) whose Euler poles are farthest from its seeds, where
+      Newton in Euler angles does not crawl;
+  (5) the best refined seed; for top_k > 1 the refined seeds greedily, best first, each at least
+      `min_separation_deg` (geodesic) from those taken (when fewer are that far apart, the next best fill the rest).
+With refine=False (or refine_steps=0) there is no refinement and the grid is the one at out_bandwidth for either
+method: the grid argmax (or top_k separated grid local maxima), as without refinement the grid spacing is the
+accuracy.
 
 Checkable: align(rotate_map(f, R0), f) = R0 to the grid resolution without refinement and to round-off-limited
-accuracy with it; scores equal correlation_at(Chat, angles of the returned R).
+accuracy with it; scores equal correlation_at(Chat, angles of the returned R); the coarse-to-fine rotation equals the
+dense one (tests/test_pose_align.py measures the agreement on random pairs).
 """
 
 import functools
@@ -22,142 +33,168 @@ import numpy as np
 import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
-from sphembed.models.grids import so3_grid
+from sphembed.models.grids import check_bandwidth, so3_grid
 from sphembed.models.rotations import euler_to_matrix, matrix_to_euler
 from sphembed.models.wigner import wigner_d_np
-from sphembed.pose.correlation import correlation_coefficients, correlation_grid, torus_coefficients
+from sphembed.pose.compiled import call_cached
+from sphembed.pose.correlation import as_map_pair, correlation_coefficients
+from sphembed.pose.torus import check_chat, compact_from_torus, compact_torus, torus_ascent, torus_grid
 
-__all__ = ["align", "align_coefficients", "grid_peaks", "refine_peaks"]
+__all__ = ["align", "align_coefficients", "grid_peaks", "refine_peaks", "METHODS"]
 
-
-@functools.lru_cache(maxsize=None)
-def _so3_grid_matrices_np(Bp):
-    """Rotation matrices of the grid points, float32 [(2B')^3, 9] in the flattened (alpha, beta, gamma) order."""
-    a, b, g = so3_grid(Bp, "float64")
-    angles = np.stack(np.meshgrid(a, b, g, indexing="ij"), axis=-1).reshape(-1, 3)
-    mats = Rotation.from_euler("ZYZ", angles).as_matrix().reshape(-1, 9).astype(np.float32)
-    mats.setflags(write=False)
-    return mats
+METHODS = ("coarse-to-fine", "dense")
 
 
-def _check_options(top_k, min_separation_deg, refine_steps):
+def _check_options(top_k, min_separation_deg, refine_steps, method="dense", seeds=1):
     if not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     if not 0 < min_separation_deg <= 180:
         raise ValueError(f"min_separation_deg must be in (0, 180], got {min_separation_deg!r}")
     if not isinstance(refine_steps, (int, np.integer)) or refine_steps < 0:
         raise ValueError(f"refine_steps must be a non-negative integer, got {refine_steps!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(seeds, (int, np.integer)) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
 
 
-def grid_peaks(c, top_k=1, min_separation_deg=30.0):
-    """Flat indices of the top_k separated peaks of a correlation grid, best first.
+def _local_maxima(c):
+    """c [batch, alpha, beta, gamma] >= its 3x3x3 neighbourhood (periodic in alpha, gamma; beta edges clamped)."""
 
-    Args:
-      c: float [batch, 2B', 2B', 2B'] on `so3_grid(B')`, axes (alpha, beta, gamma).
-      top_k: int, number of peaks.
-      min_separation_deg: float, minimum geodesic angle between the returned grid rotations (top_k > 1).
+    def neighbourhood_max(x, axis, periodic):
+        if periodic:
+            return tf.maximum(x, tf.maximum(tf.roll(x, 1, axis=axis), tf.roll(x, -1, axis=axis)))
+        index = [slice(None)] * 4
+        index[axis] = slice(0, 1)
+        first = x[tuple(index)]
+        index[axis] = slice(-1, None)
+        last = x[tuple(index)]
+        index[axis] = slice(0, -1)
+        before = tf.concat([first, x[tuple(index)]], axis=axis)
+        index[axis] = slice(1, None)
+        after = tf.concat([x[tuple(index)], last], axis=axis)
+        return tf.maximum(x, tf.maximum(before, after))
 
-    Returns:
-      int32 [batch, top_k], indices into c reshaped to [batch, (2B')^3].
+    top = neighbourhood_max(neighbourhood_max(neighbourhood_max(c, 1, True), 3, True), 2, False)
+    return c >= top
+
+
+# Above this many points per axis, local maxima are searched among the maxima of 2x2x2 blocks, each compared with
+# its 3x3x3 neighbouring blocks (the exact 3x3x3 test on every point costs more than the rest of the search there).
+_BLOCK_SEARCH_ABOVE = 16
+
+
+def _grid_candidates(c, size):
+    """(values, flat indices) [batch, size] of the highest local maxima of c, then of the highest other points.
+
+    Local maxima: >= their 3x3x3 neighbourhood; on grids of more than 32 points per axis, maxima of their 2x2x2
+    block that are >= the maxima of the 3x3x3 neighbouring blocks (a 6x6x6 neighbourhood at least). Any two points
+    of a 2x2x2 block are neighbours, so a block holds at most one local maximum: the search runs over blocks.
     """
-    with tf.name_scope("grid_peaks"):
-        c = tf.convert_to_tensor(c)
-        b, N = tf.shape(c)[0], c.shape[1]
-        flat = tf.reshape(c, [b, -1])
-        if top_k == 1:
-            return tf.argmax(flat, axis=1, output_type=tf.int32)[:, None]
-        padded = tf.concat([c[:, -1:], c, c[:, :1]], axis=1)  # alpha periodic
-        padded = tf.concat([padded[:, :, :1], padded, padded[:, :, -1:]], axis=2)  # beta: edges compare to self
-        padded = tf.concat([padded[..., -1:], padded, padded[..., :1]], axis=3)  # gamma periodic
-        pooled = tf.nn.max_pool3d(padded[..., None], ksize=3, strides=1, padding="VALID")[..., 0]
-        span = tf.reduce_max(flat, axis=1, keepdims=True) - tf.reduce_min(flat, axis=1, keepdims=True) + 1
-        cand = tf.where(tf.reshape(c >= pooled, [b, -1]), flat, flat - span)  # local maxima rank first
-        mats = tf.constant(_so3_grid_matrices_np(N // 2), dtype=c.dtype)  # [(2B')^3, 9]
-        cos_min = tf.constant(1 + 2 * np.cos(np.radians(min_separation_deg)), c.dtype)
-        picks = []
-        for _ in range(top_k):
-            idx = tf.argmax(cand, axis=1, output_type=tf.int32)
-            picks.append(idx)
-            trace = tf.matmul(tf.gather(mats, idx), mats, transpose_b=True)  # tr(R_sel^T R_grid), [batch, N^3]
-            cand = tf.where(trace > cos_min, tf.constant(-np.inf, c.dtype), cand)
-        return tf.stack(picks, axis=1)
+    b, N = tf.shape(c)[0], c.shape[1]
+    flat = tf.reshape(c, [b, -1])
+    if size == 1:  # the global maximum is a local maximum
+        idx = tf.argmax(flat, axis=1, output_type=tf.int32)[:, None]
+        return tf.gather(flat, idx, batch_dims=1), idx
+    span = (tf.reduce_max(flat, axis=1) - tf.reduce_min(flat, axis=1) + 1)[:, None, None, None]
+    n = N // 2
+    if N <= _BLOCK_SEARCH_ABOVE:
+        c = tf.where(_local_maxima(c), c, c - span)  # non-maxima rank below every local maximum
+    blocks = tf.reshape(tf.transpose(tf.reshape(c, [b, n, 2, n, 2, n, 2]), (0, 1, 3, 5, 2, 4, 6)), [b, n, n, n, 8])
+    top = tf.reduce_max(blocks, axis=-1)
+    if N > _BLOCK_SEARCH_ABOVE:
+        top = tf.where(_local_maxima(top), top, top - span)
+    _, block = tf.math.top_k(tf.reshape(top, [b, -1]), size)
+    within = tf.argmax(tf.gather(tf.reshape(blocks, [b, -1, 8]), block, batch_dims=1), axis=-1, output_type=tf.int32)
+    # block (i, j, k) and offset (di, dj, dk) -> point (2i + di, 2j + dj, 2k + dk).
+    i, j, k = block // (n * n), (block // n) % n, block % n
+    idx = ((2 * i + within // 4) * N + 2 * j + (within // 2) % 2) * N + 2 * k + within % 2
+    return tf.gather(flat, idx, batch_dims=1), idx
 
 
 def _angles_of(idx, Bp, dtype):
-    """Euler angles [batch, K] each of flat grid indices."""
+    """Euler angles [batch, K] each of flat indices into a grid [batch, 2B' (alpha), 2B' (beta), 2B' (gamma)]."""
     N = 2 * Bp
     a, b, g = (tf.constant(x, dtype) for x in so3_grid(Bp, "float64"))
     return tf.gather(a, idx // (N * N)), tf.gather(b, (idx // N) % N), tf.gather(g, idx % N)
 
 
-def _torus_derivatives(A, alpha, beta, gamma, order):
-    """C and (order 2) its gradient and Hessian in (alpha, beta, gamma) from torus coefficients.
+def _separated(R, score, top_k, min_separation_deg):
+    """Indices [batch, top_k] into K candidates (R [batch, K, 3, 3], score [batch, K]), best first, each at least
+    min_separation_deg from those before; once none is that far, the best remaining candidates."""
+    if top_k == 1:
+        return tf.argmax(score, axis=1, output_type=tf.int32)[:, None]
+    close = tf.einsum("bkij,blij->bkl", R, R) > 1 + 2 * np.cos(np.radians(min_separation_deg))  # tr(R_k^T R_l)
+    span = tf.reduce_max(score, axis=1, keepdims=True) - tf.reduce_min(score, axis=1, keepdims=True) + 1
+    taken = suppressed = tf.zeros_like(score, tf.bool)
+    picks = []
+    for _ in range(top_k):
+        key = tf.where(taken, tf.constant(-np.inf, score.dtype), tf.where(suppressed, score - span, score))
+        idx = tf.argmax(key, axis=1, output_type=tf.int32)
+        picks.append(idx)
+        taken = taken | tf.one_hot(idx, tf.shape(score)[1], on_value=True, off_value=False)
+        suppressed = suppressed | tf.gather(close, idx, batch_dims=1)
+    return tf.stack(picks, axis=1)
 
-    A: complex [batch, M, M, M] (m, n, k); angles: real [batch, K]. Returns value [batch, K] and, if order == 2,
-    grad [batch, K, 3] and hess [batch, K, 3, 3].
+
+def _pool_size(top_k, grid_points):
+    """Grid local maxima considered for top_k separated peaks."""
+    return min(grid_points, 1 if top_k == 1 else max(16, 4 * top_k))
+
+
+def grid_peaks(c, top_k=1, min_separation_deg=30.0):
+    """Flat indices of the top_k separated local maxima of a correlation grid, best first.
+
+    The highest local maxima (3x3x3 neighbourhood, periodic in alpha and gamma) are taken greedily, each at least
+    min_separation_deg (geodesic) from those taken; among max(16, 4 top_k) candidates, then the best remaining.
+
+    Args:
+      c: float [batch, 2B', 2B', 2B'] on `so3_grid(B')`, axes (alpha, beta, gamma).
+      top_k: int, number of peaks.
+      min_separation_deg: float in (0, 180], minimum geodesic angle between the returned grid rotations.
+
+    Returns:
+      int32 [batch, top_k], indices into c reshaped to [batch, (2B')^3].
     """
-    M = A.shape[1]
-    L = (M + 1) // 2
-    k = tf.cast(tf.range(-(L - 1), L), alpha.dtype)
-
-    def factors(angle, sign):
-        x = sign * angle[..., None] * k  # [batch, K, M]
-        e = tf.exp(tf.complex(tf.zeros_like(x), x))
-        if order == 0:
-            return e[:, :, None]
-        ik = tf.complex(tf.zeros_like(k), sign * k)
-        return tf.stack([e, ik * e, ik * ik * e], axis=2)  # d^p/dangle^p, [batch, K, P, M]
-
-    pa, pg, pb = factors(alpha, 1.0), factors(gamma, 1.0), factors(beta, -1.0)
-    t = tf.einsum("bmnk,bjpm->bjpnk", A, pa)
-    u = tf.einsum("bjpnk,bjrn->bjprk", t, pg)
-    v = tf.math.real(tf.einsum("bjprk,bjqk->bjprq", u, pb))  # [batch, K, P(alpha), P(gamma), P(beta)]
-    if order == 0:
-        return v[..., 0, 0, 0]
-    grad = tf.stack([v[..., 1, 0, 0], v[..., 0, 0, 1], v[..., 0, 1, 0]], axis=-1)
-    hess = tf.stack([
-        tf.stack([v[..., 2, 0, 0], v[..., 1, 0, 1], v[..., 1, 1, 0]], axis=-1),
-        tf.stack([v[..., 1, 0, 1], v[..., 0, 0, 2], v[..., 0, 1, 1]], axis=-1),
-        tf.stack([v[..., 1, 1, 0], v[..., 0, 1, 1], v[..., 0, 2, 0]], axis=-1),
-    ], axis=-2)
-    return v[..., 0, 0, 0], grad, hess
+    _check_options(top_k, min_separation_deg, 0)
+    with tf.name_scope("grid_peaks"):
+        c = tf.convert_to_tensor(c)
+        N = c.shape[1]
+        score, idx = _grid_candidates(c, _pool_size(top_k, N ** 3))
+        R = euler_to_matrix(*_angles_of(idx, N // 2, c.dtype))
+        return tf.gather(idx, _separated(R, score, top_k, min_separation_deg), batch_dims=1)
 
 
 def refine_peaks(A, alpha, beta, gamma, steps=8, max_step=None):
-    """Damped Newton ascent of the exact correlation from starting Euler angles.
+    """Damped Newton ascent of the exact correlation from starting Euler angles (see module docstring, step 4).
 
     Args:
-      A: complex [batch, 2L-1, 2L-1, 2L-1], `torus_coefficients(chat)`.
+      A: complex [batch, 2L-1, 2L-1, 2L-1], `torus_coefficients(chat)` of real maps.
       alpha, beta, gamma: real [batch, K], starting points (e.g. grid peaks).
       steps: int, Newton iterations.
-      max_step: float, initial cap on the step length in radians (default: the grid spacing of bandwidth L).
+      max_step: float, initial cap on the step length in radians (default: the grid spacing pi/L of bandwidth L).
 
     Returns:
       (alpha, beta, gamma, value): [batch, K] each; value = C at the returned angles, never below the start value.
     """
     with tf.name_scope("refine_peaks"):
-        A = tf.convert_to_tensor(A)
-        L = (A.shape[1] + 1) // 2
-        x = tf.stack([alpha, beta, gamma], axis=-1)
-        radius = tf.fill(tf.shape(alpha), tf.constant(np.pi / L if max_step is None else max_step, x.dtype))
-        value = _torus_derivatives(A, alpha, beta, gamma, order=0)
-        for _ in range(steps):
-            value, grad, hess = _torus_derivatives(A, x[..., 0], x[..., 1], x[..., 2], order=2)
-            w, q = tf.linalg.eigh(hess)
-            # Newton on the concave part; directions of non-negative curvature get a small negative curvature,
-            # so the step there is a capped gradient step (gimbal lock at beta = 0, pi is one such direction).
-            floor = 1e-6 * tf.reduce_max(tf.abs(w), axis=-1, keepdims=True) + 1e-30
-            w = tf.minimum(w, -floor)
-            step = -tf.einsum("...ij,...j->...i", q, tf.einsum("...ji,...j->...i", q, grad) / w)
-            norm = tf.norm(step, axis=-1)
-            step = step * (tf.minimum(1.0, radius / tf.maximum(norm, 1e-30)))[..., None]
-            trial = x + step
-            trial_value = _torus_derivatives(A, trial[..., 0], trial[..., 1], trial[..., 2], order=0)
-            accept = trial_value >= value
-            x = tf.where(accept[..., None], trial, x)
-            value = tf.where(accept, trial_value, value)
-            radius = tf.where(accept, radius, radius / 4)
-        return x[..., 0], x[..., 1], x[..., 2], value
+        return torus_ascent(compact_from_torus(A), alpha, beta, gamma, steps, max_step)
+
+
+# Frames of the refinement: R = R' Q with Q = I or Q = Ry(pi/2) Rz(phi_j), phi_j = j pi/6 (j = 0..5). R' has
+# cos(beta') = (R^T e_z) . (Q^T e_z), so its Euler chart is singular at the rotations with R^T e_z = +-u, u = Q^T e_z:
+# the z axis for Q = I, six axes 30 degrees apart on the equator otherwise. Some frame keeps any 4 seeds >= 21
+# degrees from its poles, any 8 seeds >= 15 degrees (worst case over 10^5 random sets).
+_FRAME_PHI = np.arange(6) * np.pi / 6
+
+
+@functools.lru_cache(maxsize=None)
+def _frames_np():
+    """Q [7, 3, 3] (Q_0 = I) and their pole axes u = Q^T e_z [7, 3]."""
+    q = np.concatenate([np.eye(3)[None], Rotation.from_euler("YZ", np.stack([np.full(6, np.pi / 2), _FRAME_PHI], -1))
+                        .as_matrix()])
+    q.setflags(write=False)
+    return q, q[:, 2, :]
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,82 +205,114 @@ def _d_half_pi_np(L):
     return d
 
 
-def _refine_grid_peaks(chat, alpha, beta, gamma, steps, max_step):
-    """Refines grid peaks [batch, K]; returns rotations [batch, K, 3, 3] and C there [batch, K].
+def _refine_in_frames(chat, R, steps, max_step):
+    """Refines seeds R [batch, K, 3, 3], each pair in the frame of `_frames_np` that keeps its seeds farthest from
+    the Euler poles; returns (rotations [batch, K, 3, 3], C there [batch, K]).
 
-    Euler angles are singular at beta = 0, pi (only alpha + gamma, resp. alpha - gamma, is defined there), which
-    slows Newton down near the poles. A peak with |cos beta| > cos(pi/4) is refined in the frame R = R' Q,
-    Q = Ry(pi/2): C(R' Q) = sum_c <f_c, Lambda_R' Lambda_Q h_c> has coefficients Chat'^l = Chat^l d^l(pi/2)^T, and
-    R' = R Q^T has |cos beta'| <= sin beta < cos(pi/4), away from the poles.
+    C(R' Q) = sum_c <f_c, Lambda_R' Lambda_Q h_c> has coefficients Chat'^l = Chat^l conj(D^l(Q))^T; for
+    Q = Ry(pi/2) Rz(phi): Chat'^l_{mn} = sum_k Chat^l_{mk} e^{i k phi} d^l_{nk}(pi/2).
     """
-    b, K = tf.shape(alpha)[0], tf.shape(alpha)[1]
     L = chat.shape[1]
-    alpha, beta, gamma = (tf.reshape(x, [-1]) for x in (alpha, beta, gamma))  # [P = batch * K]
-    chat_p = tf.gather(chat, tf.repeat(tf.range(b), K))  # [P, L, M, M]
-    pole = tf.abs(tf.cos(beta)) > np.cos(np.pi / 4)
-    q = tf.constant([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]], alpha.dtype)  # Ry(pi/2)
-    sel = tf.where(pole)
-    d_q = tf.cast(tf.constant(_d_half_pi_np(L)), chat.dtype)
-    chat_p = tf.tensor_scatter_nd_update(chat_p, sel, tf.einsum("plmk,lnk->plmn", tf.gather_nd(chat_p, sel), d_q))
-    start = euler_to_matrix(alpha, beta, gamma)
-    start = tf.where(pole[:, None, None], start @ tf.transpose(q), start)
-    a0, b0, g0 = (x[:, None] for x in matrix_to_euler(start))
-    a1, b1, g1, value = refine_peaks(torus_coefficients(chat_p), a0, b0, g0, steps, max_step)
-    rotations = euler_to_matrix(a1[:, 0], b1[:, 0], g1[:, 0])
-    rotations = tf.where(pole[:, None, None], rotations @ q, rotations)
-    return tf.reshape(rotations, [b, K, 3, 3]), tf.reshape(value, [b, K])
+    q_np, poles = _frames_np()
+    cosines = tf.abs(tf.einsum("bki,ji->bkj", R[..., 2, :], tf.constant(poles, R.dtype)))  # |cos beta'| [batch, K, 7]
+    frame = tf.argmin(tf.reduce_max(cosines, axis=1), axis=1, output_type=tf.int32)  # [batch]
+    k = tf.range(-(L - 1), L, dtype=R.dtype)
+    phi = tf.gather(tf.constant(np.concatenate([[0.0], _FRAME_PHI]), R.dtype), frame)
+    phase = tf.exp(tf.complex(tf.zeros_like(phi[:, None] * k), phi[:, None] * k))  # [batch, 2L-1]
+    shifted = chat * phase[:, None, None, :]
+    d = tf.constant(_d_half_pi_np(L), R.dtype)
+    rotated = tf.complex(*(tf.einsum("blmk,lnk->blmn", part, d) for part in (tf.math.real(shifted),
+                                                                              tf.math.imag(shifted))))
+    p = compact_torus(tf.where((frame > 0)[:, None, None, None], rotated, chat))
+    Q = tf.gather(tf.constant(q_np, R.dtype), frame)[:, None]  # [batch, 1, 3, 3]
+    alpha, beta, gamma, value = torus_ascent(p, *matrix_to_euler(R @ tf.linalg.matrix_transpose(Q)), steps, max_step)
+    return euler_to_matrix(alpha, beta, gamma) @ Q, value
+
+
+def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_separation_deg, refine_steps, seeds):
+    """align_coefficients on checked arguments: (rotations, scores) as `align` returns them."""
+    p = compact_torus(chat)
+    c = torus_grid(p, grid_bandwidth, tables if grid_bandwidth == out_bandwidth else None)
+    size = max(seeds, top_k) if refine_steps else _pool_size(top_k, (2 * grid_bandwidth) ** 3)
+    score, idx = _grid_candidates(c, size)
+    R = euler_to_matrix(*_angles_of(idx, grid_bandwidth, c.dtype))
+    if refine_steps:
+        R, score = _refine_in_frames(chat, R, refine_steps, np.pi / grid_bandwidth)
+    pick = _separated(R, score, top_k, min_separation_deg)
+    R, score = tf.gather(R, pick, batch_dims=1), tf.gather(score, pick, batch_dims=1)
+    return (R[:, 0], score[:, 0]) if top_k == 1 else (R, score)
+
+
+def _align_maps(f, h, tables=None, **options):
+    return _align_chat(correlation_coefficients(f, h), tables, **options)
+
+
+def _resolve(L, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, method, seeds, coarse_bandwidth):
+    """Checked keyword options of `_align_chat`."""
+    _check_options(top_k, min_separation_deg, refine_steps, method, seeds)
+    Bp = L if out_bandwidth is None else out_bandwidth
+    check_bandwidth(Bp)
+    Bc = min(2 * L, Bp) if coarse_bandwidth is None else coarse_bandwidth
+    for name, value in (("out_bandwidth", Bp), ("coarse_bandwidth", Bc)):
+        check_bandwidth(value)
+        if value < L:
+            raise ValueError(f"{name}={value} must be >= the input bandwidth {L}")
+    steps = refine_steps if refine else 0
+    return dict(out_bandwidth=Bp, grid_bandwidth=Bc if steps and method == "coarse-to-fine" else Bp, top_k=top_k,
+                min_separation_deg=float(min_separation_deg), refine_steps=steps, seeds=seeds)
 
 
 def align_coefficients(chat, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8,
-                       tables=None):
+                       tables=None, method="coarse-to-fine", seeds=8, coarse_bandwidth=None):
     """`align` from precomputed correlation coefficients Chat (see `correlation_coefficients`).
 
     Args:
-      chat: complex [batch, L, 2L-1, 2L-1], m at index m + L - 1, n at index n + L - 1.
-      out_bandwidth, refine, top_k, min_separation_deg, refine_steps, tables: as in `align`.
+      chat: complex [batch, L, 2L-1, 2L-1] of real maps, m at index m + L - 1, n at index n + L - 1.
+      out_bandwidth, refine, top_k, min_separation_deg, refine_steps, tables, method, seeds, coarse_bandwidth: as
+        in `align` (B = L).
 
     Returns:
       (rotations, scores): as in `align`.
+
+    Raises:
+      ValueError: as in `align`, or if chat is not complex [batch, L, 2L-1, 2L-1].
     """
-    _check_options(top_k, min_separation_deg, refine_steps)
     with tf.name_scope("align_coefficients"):
         chat = tf.convert_to_tensor(chat)
-        L = chat.shape[1]
-        Bp = L if out_bandwidth is None else out_bandwidth
-        c = correlation_grid(chat, Bp, tables)
-        idx = grid_peaks(c, top_k, min_separation_deg)
-        alpha, beta, gamma = _angles_of(idx, Bp, c.dtype)
-        if refine and refine_steps:
-            rotations, score = _refine_grid_peaks(chat, alpha, beta, gamma, refine_steps, np.pi / Bp)
-        else:
-            score = tf.gather(tf.reshape(c, [tf.shape(c)[0], -1]), idx, batch_dims=1)
-            rotations = euler_to_matrix(alpha, beta, gamma)
-        if top_k == 1:
-            return rotations[:, 0], score[:, 0]
-        return rotations, score
+        options = _resolve(check_chat(chat), out_bandwidth, refine, top_k, min_separation_deg, refine_steps, method,
+                           seeds, coarse_bandwidth)
+        return call_cached(_align_chat, [chat], tables, **options)
 
 
-def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8, tables=None):
-    """Rotations R with rotate_map(h, R) ~ f: the argmax of C(R) = sum_c <f_c, Lambda_R h_c>.
+def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8, tables=None,
+          method="coarse-to-fine", seeds=8, coarse_bandwidth=None):
+    """Rotations R with rotate_map(h, R) ~ f: the argmax of C(R) = sum_c <f_c, Lambda_R h_c> (module docstring).
 
     Args:
       f, h: float32/float64 [batch, 2B, 2B, C]; axis 1 is theta (north->south), axis 2 is phi.
-      out_bandwidth: int B' >= B (default B), bandwidth of the SO(3) grid searched before refinement (spacing
+      out_bandwidth: int B' >= B (default B), bandwidth of the grid of method "dense" and of refine=False (spacing
         pi/B' in alpha and gamma, pi/(2B') in beta).
-      refine: bool, refine each grid peak by Newton ascent of the exact C (see module docstring).
+      refine: bool, refine the grid peaks by Newton ascent of the exact C.
       top_k: int, number of distinct peaks returned (for objects with symmetries).
-      min_separation_deg: float in (0, 180], minimum geodesic angle between the grid peaks when top_k > 1.
-      refine_steps: int, Newton iterations.
-      tables: optional `correlation_tables(B, B')`.
+      min_separation_deg: float in (0, 180], minimum geodesic angle between the returned peaks when top_k > 1.
+      refine_steps: int, Newton iterations per seed.
+      tables: optional `correlation_tables(B, B')` of the grid at out_bandwidth (otherwise built once and cached).
+      method: "coarse-to-fine" (grid at coarse_bandwidth, then refinement) or "dense" (grid at out_bandwidth, then
+        refinement; the reference).
+      seeds: int, grid local maxima refined per pair (at least top_k are).
+      coarse_bandwidth: int >= B, bandwidth of the coarse grid of "coarse-to-fine" (default min(2B, B'): (4B)^3
+        points, never more than the dense grid).
 
     Returns:
       (rotations, scores): for top_k == 1, float [batch, 3, 3] and [batch]; otherwise [batch, top_k, 3, 3] and
       [batch, top_k], best first. scores are C(R) = sum_c <f_c, Lambda_R h_c> (integrals over the sphere).
 
     Raises:
-      ValueError: on bad shapes (naming f or h), B' < B, or bad top_k / min_separation_deg / refine_steps.
+      ValueError: on bad shapes (naming f or h), B' < B, or bad top_k / min_separation_deg / refine_steps / method /
+        seeds / coarse_bandwidth.
     """
-    _check_options(top_k, min_separation_deg, refine_steps)
     with tf.name_scope("align"):
-        return align_coefficients(correlation_coefficients(f, h), out_bandwidth, refine, top_k, min_separation_deg,
-                                  refine_steps, tables)
+        f, h, B = as_map_pair(f, h)
+        options = _resolve(B, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, method, seeds,
+                           coarse_bandwidth)
+        return call_cached(_align_maps, [f, h], tables, **options)

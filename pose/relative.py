@@ -5,11 +5,15 @@ E(I_b) ~ Lambda_{R_ab} E(I_a) for views of one object in poses R_a, R_b (a view 
 R_ab = R_b R_a^T (DESIGN.md §3). Hence R_ab = align(E(I_b), E(I_a)). For a mesh M with spherical-CNN embedding
 T = Phi(S(M)) and an image I of M in pose R, E(I) ~ Lambda_R T, so R = align(E(I), T).
 
-A model is a Keras model, a loaded SavedModel / TF-Hub module, any callable, or a path: `load_model(path)` opens
-`.keras` checkpoints and SavedModel / Hub directories.
+A model is a Keras model, a loaded SavedModel / TF-Hub module, any callable of TensorFlow ops, or a path:
+`load_model(path)` opens `.keras` checkpoints and SavedModel / Hub directories. Called eagerly, `relative_pose` runs
+one tf.function per (model, image shapes, options), traced on the first call (a Keras model called eagerly costs
+~100 ms per call, traced a few ms); inside a caller's tf.function it adds its ops to the caller's graph.
 """
 
+import functools
 import os
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -81,6 +85,39 @@ def _check_images(x, name):
     return x
 
 
+def _pose(model, image_a, image_b, endpoint, options):
+    ea = call_model(model, image_a, endpoint, "embedding model")
+    eb = call_model(model, image_b, endpoint, "embedding model")
+    return align(eb, ea, **options)
+
+
+# model -> {key: tf.function}; the functions hold the model weakly so that the cache does not keep it alive.
+_POSE_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _pose_function(model, image_a, image_b, endpoint, options):
+    """The cached tf.function of `_pose` for this model, image shapes and options (None if the model cannot be a
+    weak dictionary key, or tables were passed)."""
+    if "tables" in options:
+        return None
+    try:
+        functions = _POSE_FUNCTIONS.setdefault(model, {})
+    except TypeError:
+        return None
+    specs = [tf.TensorSpec([None, *x.shape[1:]], x.dtype) for x in (image_a, image_b)]
+    key = (tuple(specs), endpoint, tuple(sorted(options.items())))
+    if key not in functions:
+        ref = weakref.ref(model)
+        functions[key] = tf.function(lambda a, b: _pose(ref(), a, b, endpoint, options), input_signature=specs,
+                                     autograph=False)
+    return functions[key]
+
+
+@functools.lru_cache(maxsize=8)
+def _load_model_cached(path, mtime):
+    return load_model(path)
+
+
 def relative_pose(image_a, image_b, model, out_bandwidth=None, refine=True, top_k=1, endpoint=None,
                   return_scores=False, **align_options):
     """Relative pose R_ab = R_b R_a^T of image pairs: align(E(I_b), E(I_a)).
@@ -88,12 +125,12 @@ def relative_pose(image_a, image_b, model, out_bandwidth=None, refine=True, top_
     Args:
       image_a, image_b: float32 [batch, H, W, c], views a and b (same batch size).
       model: embedding model, images [batch, H, W, c] -> spherical maps [batch, 2b, 2b, C] (or its path: a .keras
-        checkpoint or a SavedModel / Hub directory; load it once with `load_model` when calling in a loop).
-      out_bandwidth: int B' >= b of the SO(3) search grid (default b).
-      refine, top_k: as in `sphembed.pose.alignment`.
+        checkpoint or a SavedModel / Hub directory, loaded once per path and modification time).
+      out_bandwidth: int B' >= b of the dense SO(3) grid (default b; see `align`).
+      refine, top_k: as in `sphembed.pose.alignment.align`.
       endpoint: output key if the model returns a dict.
       return_scores: also return the correlation scores.
-      **align_options: min_separation_deg, refine_steps, tables (see `align`).
+      **align_options: min_separation_deg, refine_steps, tables, method, seeds, coarse_bandwidth (see `align`).
 
     Returns:
       float32 [batch, 3, 3] (or [batch, top_k, 3, 3]); with return_scores, (rotations, scores [batch(, top_k)]).
@@ -102,9 +139,16 @@ def relative_pose(image_a, image_b, model, out_bandwidth=None, refine=True, top_
       ValueError: if an image batch is not [batch, H, W, c] or the embeddings are not spherical maps.
     """
     with tf.name_scope("relative_pose"):
-        ea = call_model(model, _check_images(image_a, "image_a"), endpoint, "embedding model")
-        eb = call_model(model, _check_images(image_b, "image_b"), endpoint, "embedding model")
-        rotations, scores = align(eb, ea, out_bandwidth, refine, top_k, **align_options)
+        image_a, image_b = _check_images(image_a, "image_a"), _check_images(image_b, "image_b")
+        if isinstance(model, (str, os.PathLike)):
+            path = os.fspath(model)
+            model = _load_model_cached(os.path.abspath(path), os.path.getmtime(path) if os.path.exists(path) else 0)
+        options = dict(align_options, out_bandwidth=out_bandwidth, refine=refine, top_k=top_k)
+        function = _pose_function(model, image_a, image_b, endpoint, options) if tf.executing_eagerly() else None
+        if function is None:
+            rotations, scores = _pose(model, image_a, image_b, endpoint, options)
+        else:
+            rotations, scores = function(image_a, image_b)
         return (rotations, scores) if return_scores else rotations
 
 
