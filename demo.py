@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from sphembed.presets import get_preset
+
 __all__ = ["demo_stages", "run_demo", "register"]
 
 
@@ -47,6 +49,7 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=(), see
     d3, d2, hub = p("data", "3dof"), p("data", "2dof"), p("sphcnn", "hub")
     pre = ["--preset", preset]
     fit = pre + (["--seed", str(seed)] if seed is not None else [])  # the training commands
+    partners = get_preset(preset, "pose")["pairs_per_instance"]  # view pairs per view, as eval-pose's
     return [
         ("data-3dof", [make + ["--rotations", "3dof", "--out", d3]], []),
         ("data-2dof", [make + ["--rotations", "2dof", "--out", d2]], []),
@@ -66,7 +69,8 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=(), see
                    "--model", f"regression={p('regression')}", "--model", f"keypointnet={p('keypointnet')}",
                    "--out", p("pose")] + pre], ["data-2dof", "embedding", "regression", "keypointnet"]),
         ("synthesis", [["train-synthesis", "--data", d3, "--module", hub, "--run-dir", p("synthesis")] + fit,
-                       ["eval-synthesis", "--run", p("synthesis"), "--data", d3, "--out", p("synthesis", "report")],
+                       ["eval-synthesis", "--run", p("synthesis"), "--data", d3, "--out", p("synthesis", "report"),
+                        "--partners", str(partners)],
                        ["synthesize", "--run", p("synthesis"), "--data", d3, "--index", "0", "--out",
                         p("synthesis", "views")]], ["data-3dof", "sphcnn-hub"]),
         ("report", [["report", "--run-dir", out, "--preset", preset]], ["pose", "synthesis", "embedding"]),

@@ -15,7 +15,7 @@ module, trained on all eight categories, serves every problem).
 Usage:
   python benchmarks/bench_learning_curve.py --module runs/demo/sphcnn/hub [--problems car-3dof 4cat-3dof ...]
       [--views 8 32 | --runs car-3dof:32 4cat-3dof:8 ...] [--steps 500 1000 2000 3000] [--seeds 0]
-      [--work runs/learning_curve]
+      [--work runs/learning_curve] [--include benchmarks/results/OTHER.json ...]
 Writes benchmarks/results/learning_curve.json (every run's curve) and learning_curve.png (IB and CB median against
 examples seen, one panel per problem, one line per views regime) and prints a table. Not part of `make bench`
 (an hour or more on two CPU cores); `benchmarks/run_all.py --only learning_curve` runs it with its defaults.
@@ -152,6 +152,16 @@ def plot(runs, path):
     return path
 
 
+def _runs_of(path):
+    """The run records of an earlier invocation's NAME.json ({"runs": [...]}) or NAME_runs.json ([...])."""
+    with open(path) as fh:
+        content = json.load(fh)
+    runs = content["runs"] if isinstance(content, dict) else content
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "curve" in r for r in runs):
+        sys.exit(f"bench_learning_curve: --include {path!r} holds no learning-curve runs")
+    return runs
+
+
 def _problem_views(item, parser):
     """'PROBLEM:VIEWS' -> (problem, views), or a parser error naming the item."""
     problem, _, views = item.partition(":")
@@ -178,6 +188,9 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="recipe overrides (the lever measured), e.g. target_scaling=none (JSON values)")
     parser.add_argument("--name", default="learning_curve", help="results name: benchmarks/results/NAME.json/.png")
+    parser.add_argument("--include", nargs="*", default=[], metavar="JSON",
+                        help="runs of earlier invocations to put in this table and plot first (their NAME.json or "
+                        "NAME_runs.json), so that a ladder can be run in parts")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.module):
         sys.exit(f"bench_learning_curve: no spherical-CNN module at {args.module!r}; build one with "
@@ -192,7 +205,7 @@ def main(argv=None):
     pairs = [(p, v) for p in args.problems for v in args.views]
     if args.runs:
         pairs = [_problem_views(item, parser) for item in args.runs]
-    runs = []
+    runs = [r for path in args.include for r in _runs_of(path)]
     os.makedirs(RESULTS_DIR, exist_ok=True)
     for problem, views in pairs:
         for seed in args.seeds:
@@ -214,7 +227,9 @@ def main(argv=None):
     result["runs"] = runs
     with open(path, "w") as fh:
         json.dump(result, fh, indent=1)
-    os.remove(os.path.join(RESULTS_DIR, f"{args.name}_runs.json"))
+    partial = os.path.join(RESULTS_DIR, f"{args.name}_runs.json")
+    if os.path.exists(partial):
+        os.remove(partial)
     print(f"plot: {plot(runs, os.path.join(RESULTS_DIR, args.name + '.png'))}")
     return 0
 

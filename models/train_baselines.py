@@ -211,8 +211,11 @@ def load_baseline(path, name):
 def _baseline_method(name, model):
     if model is None:
         raise ValueError(f"method {name!r} needs --model (a .keras file or a train-{name} run directory)")
+    import tensorflow as tf
+
     net = load_baseline(model, name) if isinstance(model, str) else model
-    return net.relative_pose
+    # Traced once per batch shape (eval-pose pads every batch to one size); eager Keras calls cost ~0.1 s each.
+    return tf.function(net.relative_pose, reduce_retracing=True, autograph=False)
 
 
 @register_method("regression", feature="image")

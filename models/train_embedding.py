@@ -427,7 +427,7 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, architecture="en
                     base_filters=None, max_filters=None, lift_bandwidth=None, stem_stride=None, context_filters=None,
                     epochs=10, batch_size=32, learning_rate=1e-3, lr_boundaries=(), lr_decay=0.1, targets="cache",
                     loss="huber", target_scaling="none", targets_from="view", rotate_augment=False, seed=0,
-                    strategy="default",
+                    jit_compile=False, strategy="default",
                     train_split="train", val_split="test", verbose=1, callbacks=()):
     """Trains an EmbeddingNet from images to the targets of `target_endpoint`; resumes a killed run in run_dir.
 
@@ -451,6 +451,8 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, architecture="en
         template per mesh, exactly equivariant: `mesh_template_targets`).
       rotate_augment: random in-plane rotations of the training examples (`rotate_in_plane`).
       seed: seed of the weights, the shuffling and the augmentation.
+      jit_compile: XLA-compile the train step (Keras `compile(jit_compile=...)`; Keras' "auto" leaves XLA off on
+        CPU-only machines, where it makes the lifted network's step ~16% faster: 128 -> 108 ms at batch 32).
       strategy: "default", "mirrored" or "multi-worker" (`sphembed.models.training.make_strategy`).
       train_split, val_split: dataset splits.
       verbose: Keras verbosity (1: progress bar).
@@ -488,7 +490,8 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, architecture="en
         metrics = [RelativeError()]
         if loss != "huber":  # the paper's loss, reported as val_huber whatever the training loss
             metrics.append(keras.metrics.MeanMetricWrapper(area_weighted_huber, name="huber"))
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_fn, metrics=metrics)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_fn, metrics=metrics,
+                      jit_compile=bool(jit_compile))
     history = fit_and_record(model, train_ds, run_dir, epochs, validation_data=val_ds, steps_per_epoch=None,
                              monitor="val_loss", callbacks=callbacks, verbose=verbose)
     model.save(os.path.join(run_dir, "embedding.keras"))
@@ -499,7 +502,7 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, architecture="en
             "config": model.get_config(),
             "epochs": epochs, "loss": loss, "target_scaling": target_scaling, "targets_from": targets_from,
             "channel_scale": None if scale is None else [float(v) for v in scale],
-            "rotate_augment": bool(rotate_augment),
+            "rotate_augment": bool(rotate_augment), "jit_compile": bool(jit_compile),
             "train_seconds": history.get("total_seconds"), "val_loss": last.get("val_loss"),
             "val_huber": last.get("val_loss" if loss == "huber" else "val_huber"),
             "val_relative_error": last.get("val_relative_error")}
@@ -642,6 +645,8 @@ def register(subparsers):
     p.add_argument("--rotate-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random in-plane rotations of the training views (image rotated, target rolled in "
                    "longitude) (preset)")
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA-compile the training step (faster on CPU; Keras leaves it off there by default) (preset)")
     p.add_argument("--targets-from", choices=TARGET_SOURCES, default=None,
                    help="view: each view's Phi(S(R_v M)) (the paper's); mesh: Lambda_{R_v} T_M, the exact rotation "
                    "of one template per mesh (the mean of its views' targets rotated back), exactly equivariant "

@@ -377,13 +377,14 @@ def test_train_embedding_cli_centered_loss_with_augmentation(tiny, tmp_path):
     run = str(tmp_path / "centered")
     args = ["train-embedding", "--data", data, "--module", module, "--run-dir", run, "--target-endpoint", "block1",
             "--epochs", "1", "--batch-size", "4", "--latent-dim", "16", "--base-filters", "4", "--max-filters", "8",
-            "--loss", "centered-huber", "--rotate-augment", "--architecture", "encoder-decoder", "--verbose", "0"]
+            "--loss", "centered-huber", "--rotate-augment", "--architecture", "encoder-decoder", "--jit-compile",
+            "--verbose", "0"]
     assert main(args) == 0
     info = json.load(open(os.path.join(run, "embedding_info.json")))
-    assert info["loss"] == "centered-huber" and info["rotate_augment"] is True
+    assert info["loss"] == "centered-huber" and info["rotate_augment"] is True and info["jit_compile"] is True
     assert np.isfinite(info["val_loss"]) and np.isfinite(info["val_huber"]) and info["val_loss"] != info["val_huber"]
     with pytest.raises(SystemExit):
-        main(args[:-4] + ["--loss", "l2"])
+        main(args + ["--loss", "l2"])  # not a loss: argparse exits
 
 
 def test_export_hub_embedding(tiny, tmp_path, rng):

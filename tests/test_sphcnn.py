@@ -157,15 +157,16 @@ def test_train_sphcnn_cli_and_export(tmp_path):
     os.makedirs(tmp_path / "data")
     data = _write_dataset(str(tmp_path / "data"))
     run_dir = str(tmp_path / "run")
-    assert main(["train-sphcnn", "--data", data, "--out", run_dir, "--epochs", "6", *_TINY_FLAGS]) == 0
+    assert main(["train-sphcnn", "--data", data, "--out", run_dir, "--epochs", "8", *_TINY_FLAGS,
+                 "--lr-boundaries", "6"]) == 0
     with open(os.path.join(run_dir, "report.json")) as fh:
         report = json.load(fh)
     with open(os.path.join(run_dir, "history.json")) as fh:
         history = json.load(fh)
-    assert [e["epoch"] for e in history["epochs"]] == list(range(6))
+    assert [e["epoch"] for e in history["epochs"]] == list(range(8))
     assert history["epochs"][-1]["loss"] < history["epochs"][0]["loss"]
-    # Two linearly separable classes (mean radius 0.4 vs 0.8): learned in 6 epochs (measured 100% from epoch 5;
-    # earlier the batch-norm moving statistics still lag).
+    # Two linearly separable classes (mean radius 0.4 vs 0.8): learned in 8 epochs (measured 100% from epoch 5 in
+    # one run, 90-94% after 6 epochs in another on a loaded machine: the batch-norm moving statistics lag).
     assert report["test_accuracy_rotated"] >= 0.9 and report["train_accuracy_rotated"] >= 0.9
     assert report["config"]["input_bandwidth"] == 8 and report["steps_per_epoch"] == 6
     errors = report["equivariance_error"]
