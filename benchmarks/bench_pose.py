@@ -172,7 +172,7 @@ def embedding_model(run):
     if run:
         from sphembed.pose.relative import load_model
 
-        return load_model(run)
+        return load_model(os.path.join(run, "embedding"))  # a demo run directory
     from sphembed.models.embedding_net import EmbeddingNet
     from sphembed.presets import get_preset
 
