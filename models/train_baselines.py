@@ -20,7 +20,7 @@ import json
 import math
 import os
 
-from sphembed.pose.methods import register_method
+from sphembed.pose.methods import register_method, traced_method
 
 __all__ = ["train_regression", "keypointnet_pairs", "train_keypointnet", "load_baseline", "register",
            "run_regression", "run_keypointnet"]
@@ -211,11 +211,8 @@ def load_baseline(path, name):
 def _baseline_method(name, model):
     if model is None:
         raise ValueError(f"method {name!r} needs --model (a .keras file or a train-{name} run directory)")
-    import tensorflow as tf
-
     net = load_baseline(model, name) if isinstance(model, str) else model
-    # Traced once per batch shape (eval-pose pads every batch to one size); eager Keras calls cost ~0.1 s each.
-    return tf.function(net.relative_pose, reduce_retracing=True, autograph=False)
+    return traced_method(net.relative_pose)
 
 
 @register_method("regression", feature="image")

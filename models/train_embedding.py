@@ -535,7 +535,7 @@ def _predict(model, x, batch_size):
 
 def _rotated_pairs(maps, rotations, pairs, batch_size):
     """(P e_b, Lambda_{R_b R_a^T} e_a) for each pair: maps [n, 2b, 2b, C], pairs [P, 2] rows -> two [P, 2b, 2b, C]
-    arrays (P: projection to degrees l < b, the band limit the exact rotation keeps)."""
+    arrays (P: projection to degrees l < b, the band limit the exact rotation keeps; each map projected once)."""
     import numpy as np
     import tensorflow as tf
 
@@ -544,13 +544,14 @@ def _rotated_pairs(maps, rotations, pairs, batch_size):
     from sphembed.models.harmonics import isht, sht
 
     B = bandwidth_of(maps, "embeddings")
-    got, expected = [], []
+    projected = np.concatenate([isht(sht(tf.constant(maps[i:i + batch_size])), B).numpy()
+                                for i in range(0, len(maps), batch_size)])
+    expected = []
     for i in range(0, len(pairs), batch_size):
         a, b = pairs[i:i + batch_size, 0], pairs[i:i + batch_size, 1]
         R = np.einsum("nij,nkj->nik", rotations[b], rotations[a]).astype(np.float32)  # R_b R_a^T
         expected.append(rotate_map(tf.constant(maps[a]), R).numpy())
-        got.append(isht(sht(tf.constant(maps[b])), B).numpy())
-    return np.concatenate(got), np.concatenate(expected)
+    return projected[pairs[:, 1]], np.concatenate(expected)
 
 
 def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_size=32, seed=0, partners=3,
@@ -672,8 +673,9 @@ def register(subparsers):
     e = subparsers.add_parser(
         "eval-embedding", help="validation loss / relative error and learned equivariance of a trained EmbeddingNet",
         description="On held-out meshes: area-weighted Huber loss and relative error against the targets, and the "
-        "relative error between E(I_b) and the exact rotation of E(I_a) by R_b R_a^T for view pairs of one mesh, "
-        "per category, next to a randomly initialized network and the targets themselves. Writes JSON.")
+        "equivariance error ||E(I_b) - Lambda E(I_a)|| / ||Lambda E(I_a)|| (Lambda: the exact rotation by "
+        "R_b R_a^T) over view pairs of one mesh, per category, next to a randomly initialized network and the "
+        "targets themselves (the measure train-sphcnn reports). Writes JSON.")
     e.add_argument("--model", required=True, metavar="PATH", help="embedding.keras or a train-embedding run directory")
     e.add_argument("--data", required=True, metavar="DIR", help="dataset directory from make-data")
     e.add_argument("--module", default=None, metavar="DIR",

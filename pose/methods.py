@@ -20,7 +20,7 @@ This module does not import TensorFlow at import time.
 import importlib
 
 __all__ = ["METHOD_MODULES", "FEATURES", "register_method", "get_method", "available_methods",
-           "load_method_modules"]
+           "load_method_modules", "traced_method"]
 
 # Modules that register more methods when imported (the baselines add theirs here).
 METHOD_MODULES = ("sphembed.models.train_baselines",)
@@ -69,28 +69,29 @@ def get_method(name, model=None, **options):
     return factory(model=model, **options), feature
 
 
+def traced_method(fn):
+    """fn (inputs_a, inputs_b) -> R_ab as a tf.function for eval-pose: one trace per batch shape (`estimate_pairs`
+    pads the last batch), no retracing for other values, autograph off (no data-dependent Python control flow, and
+    converting a pose graph costs seconds); an eager Keras call costs ~0.1 s, a traced one milliseconds."""
+    import tensorflow as tf
+
+    return tf.function(fn, reduce_retracing=True, autograph=False)
+
+
 @register_method("embedding", feature="image")
 def _make_embedding(model=None, out_bandwidth=None, refine=True):
     """Embedding-based relative pose (the paper's method): R_ab = align(E(I_b), E(I_a))."""
     if model is None:
         raise ValueError("method 'embedding' needs --model (a .keras file or a SavedModel / Hub directory)")
-    import tensorflow as tf
-
     from sphembed.pose.relative import load_model, relative_pose
 
     net = load_model(model) if isinstance(model, str) else model
-    # One trace per batch shape (estimate_pairs pads the last batch); autograph=False: no data-dependent Python
-    # control flow, and autograph conversion of the pose graph costs seconds.
-    return tf.function(lambda images_a, images_b: relative_pose(images_a, images_b, net, out_bandwidth, refine),
-                       reduce_retracing=True, autograph=False)
+    return traced_method(lambda images_a, images_b: relative_pose(images_a, images_b, net, out_bandwidth, refine))
 
 
 @register_method("oracle-sphere", feature="sphere")
 def _make_oracle_sphere(model=None, out_bandwidth=None, refine=True):
     """Aligns the ground-truth sphere maps of the views: R_ab = align(S_b, S_a) (no model)."""
-    import tensorflow as tf
-
     from sphembed.pose.alignment import align
 
-    return tf.function(lambda spheres_a, spheres_b: align(spheres_b, spheres_a, out_bandwidth, refine)[0],
-                       reduce_retracing=True, autograph=False)
+    return traced_method(lambda spheres_a, spheres_b: align(spheres_b, spheres_a, out_bandwidth, refine)[0])
