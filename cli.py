@@ -13,8 +13,8 @@ import sys
 __all__ = ["main", "build_parser"]
 
 # Modules that define `register(subparsers)`; each adds its sub-commands.
-COMMAND_MODULES = ("sphembed.data.cli", "sphembed.pose.cli", "sphembed.models.train_sphcnn", "sphembed.hub_export.cli",
-                   "sphembed.models.train_baselines", "sphembed.models.train_embedding", "sphembed.synthesis.cli",
+COMMAND_MODULES = ("sphembed.data.cli", "sphembed.pose.cli", "sphembed.models.train.sphcnn", "sphembed.hub_export.cli",
+                   "sphembed.models.train.baselines", "sphembed.models.train.embedding", "sphembed.synthesis.cli",
                    "sphembed.demo")
 
 

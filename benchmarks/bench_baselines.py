@@ -1,7 +1,7 @@
 """Pose-baseline training throughput (PoseRegressor, KeypointNet) at demo and paper sizes, next to EmbeddingNet.
 
 Usage: python benchmarks/bench_baselines.py [--steps 5] [--budget 30] [--presets demo paper]
-Trains each baseline as train-regression / train-keypointnet do (`sphembed.models.train_baselines`: the preset's
+Trains each baseline as train-regression / train-keypointnet do (`sphembed.models.train.baselines`: the preset's
 `baselines` sizes, batch size, Adam and the model's own loss, Keras fit on a repeated tf.data dataset of the same
 feature dicts) on random inputs (speed does not depend on the values): PoseRegressor on {image, rotation} views,
 KeypointNet on {image, mask, rotation}_{a, b} view pairs. Reports the median optimizer step after warm-up as steps/s
@@ -24,9 +24,9 @@ from scipy.spatial.transform import Rotation
 
 from bench_embedding import bench_case
 from common import report
-from sphembed.models.keypointnet import KeypointNet
-from sphembed.models.pose_regressor import PoseRegressor
-from sphembed.models.training import piecewise_schedule
+from sphembed.models.baselines.keypointnet import KeypointNet
+from sphembed.models.baselines.pose_regressor import PoseRegressor
+from sphembed.models.train.fit import piecewise_schedule
 from sphembed.presets import get_preset
 
 TRAIN_VIEWS = {"demo": 768, "paper": 9843 * 4}

@@ -34,10 +34,10 @@ import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
 from common import RESULTS_DIR, report, time_call
-from sphembed.models.grids import quadrature_weights, so3_grid
-from sphembed.models.harmonics import isht
-from sphembed.models.rotations import geodesic_angle, rotate_coefficients
-from sphembed.models.wigner import wigner_d_np
+from sphembed.models.sphere.grids import quadrature_weights, so3_grid
+from sphembed.models.sphere.harmonics import isht
+from sphembed.models.sphere.rotations import geodesic_angle, rotate_coefficients
+from sphembed.models.sphere.wigner import wigner_d_np
 from sphembed.pose.alignment import align
 from sphembed.pose.correlation import so3_correlation
 from sphembed.pose.relative import relative_pose
@@ -173,7 +173,7 @@ def embedding_model(run):
         from sphembed.pose.relative import load_model
 
         return load_model(os.path.join(run, "embedding"))  # a demo run directory
-    from sphembed.models.embedding_net import EmbeddingNet
+    from sphembed.models.nets.encoder_decoder import EmbeddingNet
     from sphembed.presets import get_preset
 
     cfg = get_preset("demo", "embedding")

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import report, time_call
-from sphembed.models.harmonics import isht, sht
+from sphembed.models.sphere.harmonics import isht, sht
 
 
 def nominal_flop(B, L, C):

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import report
-from sphembed.models.train_sphcnn import build_from_config
+from sphembed.models.train.sphcnn import build_from_config
 from sphembed.presets import get_preset
 
 EPOCH_EXAMPLES = {"demo": 768, "paper": 9843}

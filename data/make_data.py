@@ -35,7 +35,7 @@ from sphembed.data.pairs import KINDS, make_pairs, pair_file
 from sphembed.data.procedural import CATEGORIES
 from sphembed.data.render import CAMERA_DISTANCE, COLORS, YFOV, worker_pool
 from sphembed.data.sampling import ROTATION_MODES
-from sphembed.models.grids import check_bandwidth
+from sphembed.models.sphere.shapes import check_bandwidth
 from sphembed.progress import progress_bar
 
 __all__ = ["SPLITS", "CONFIG_KEYS", "build_dataset"]

@@ -1,6 +1,6 @@
 """Sphere maps of meshes by ray casting (trimesh + embree), on the DESIGN.md grid at any bandwidth. TF-free.
 
-For each grid point w of the unit sphere (`sphembed.models.grids.sphere_points(B)`: theta north->south on axis 0,
+For each grid point w of the unit sphere (`sphembed.models.sphere.grids.sphere_points(B)`: theta north->south on axis 0,
 phi on axis 1) one ray starts at w and travels toward the origin (direction -w). With t the distance travelled to
 the first hit:
   channel 0 = 1 - t: the radius of the hit point when it lies before the centre, and minus its radius when the ray
@@ -13,7 +13,9 @@ sampling error.
 
 import numpy as np
 
-from sphembed.models.grids import check_bandwidth, sphere_points
+from sphembed.models.sphere.grids import sphere_points
+
+from sphembed.models.sphere.shapes import check_bandwidth
 
 __all__ = ["sphere_map"]
 

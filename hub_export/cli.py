@@ -16,7 +16,7 @@ EXPORTERS = {
     "pose": ("sphembed.pose.serving:export_pose_from_checkpoint",
              "embedding model (train-embedding's best.keras, or an exported embedding module) -> module whose "
              "serving_default(image_a, image_b) returns {rotation [b, 3, 3] = R_b R_a^T, euler_zyz [b, 3], score [b]}"),
-    "embedding": ("sphembed.models.train_embedding:export_embedding_from_checkpoint",
+    "embedding": ("sphembed.models.train.embedding:export_embedding_from_checkpoint",
                   "EmbeddingNet (train-embedding's embedding.keras or run directory) -> module images [b, H, W, c] "
                   "-> {embedding [b, 2b, 2b, C]}"),
     "synthesis": ("sphembed.synthesis.serving:export_synthesis_from_checkpoint",

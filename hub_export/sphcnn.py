@@ -3,7 +3,7 @@
 Contract (checked in tests/test_hub_export.py):
   * `__call__(inputs, training=False)`: inputs float32 [batch, 2B, 2B, Cin] (sphere maps, channels as make-data:
     hit radius, |cos| normal) -> dict {"block1": [batch, 2b1, 2b1, C1], "block2": ..., ...}, the bottleneck
-    features of every residual block (sphembed.models.sphcnn endpoints; b halves at each pooling stage);
+    features of every residual block (sphembed.models.nets.sphcnn endpoints; b halves at each pooling stage);
   * `variables`, `trainable_variables`, `regularization_losses`; signatures "serving_default" (the endpoint dict)
     and "classify" ({"logits": [batch, K], "probabilities": [batch, K]});
   * hub.load(path)(x) equals the Keras model's endpoints on x (up to float32 graph-vs-eager round-off).
@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from sphembed.hub_export.reusable import export_reusable
-from sphembed.models.sphcnn import endpoint_model
+from sphembed.models.nets.sphcnn import endpoint_model
 
 __all__ = ["export_sphcnn", "export_from_checkpoint"]
 

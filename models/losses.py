@@ -25,7 +25,9 @@ Properties (checked in tests/test_losses.py):
 import keras
 import tensorflow as tf
 
-from sphembed.models.grids import area_weights, bandwidth_of
+from sphembed.models.sphere.grids import area_weights
+
+from sphembed.models.sphere.shapes import bandwidth_of
 
 __all__ = [
     "area_weighted_huber",

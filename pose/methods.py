@@ -23,7 +23,7 @@ __all__ = ["METHOD_MODULES", "FEATURES", "register_method", "get_method", "avail
            "load_method_modules", "traced_method"]
 
 # Modules that register more methods when imported (the baselines add theirs here).
-METHOD_MODULES = ("sphembed.models.train_baselines",)
+METHOD_MODULES = ("sphembed.models.train.baselines",)
 FEATURES = ("image", "sphere")
 _REGISTRY = {}
 

@@ -40,8 +40,8 @@ def load_model(path):
     if os.path.isfile(path) and path.endswith((".keras", ".h5")):
         import keras
 
-        import sphembed.models.embedding_net  # noqa: F401  (register the embedding classes for deserialization)
-        import sphembed.models.lifted_net  # noqa: F401
+        import sphembed.models.nets.encoder_decoder  # noqa: F401  (register the embedding classes for deserialization)
+        import sphembed.models.nets.lifted  # noqa: F401
 
         return keras.saving.load_model(path, compile=False)
     raise ValueError(f"model path {path!r} is neither a .keras/.h5 file, a train-embedding run directory (with "

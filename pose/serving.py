@@ -16,7 +16,7 @@ R_ab = R_b R_a^T is the rotation taking the object as seen in image a to image b
 import tensorflow as tf
 
 from sphembed.hub_export.image_inputs import image_signatures
-from sphembed.models.rotations import matrix_to_euler
+from sphembed.models.sphere.rotations import matrix_to_euler
 from sphembed.pose.relative import relative_pose
 
 __all__ = ["PoseModule", "export_pose_module", "export_pose_from_checkpoint", "OUTPUTS"]

@@ -27,8 +27,10 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from sphembed.models.grids import check_bandwidth, so3_grid
-from sphembed.models.wigner import wigner_d_np
+from sphembed.models.sphere.grids import so3_grid
+
+from sphembed.models.sphere.shapes import check_bandwidth
+from sphembed.models.sphere.wigner import wigner_d_np
 
 __all__ = ["check_chat", "torus_coefficients", "compact_torus", "compact_from_torus", "torus_grid", "torus_grid_tables",
            "torus_values", "torus_ascent"]

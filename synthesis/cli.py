@@ -44,7 +44,7 @@ def parse_rotations(tokens):
 
 
 def register(subparsers):
-    from sphembed.models.train_embedding import add_training_arguments
+    from sphembed.models.train.embedding import add_training_arguments
 
     t = subparsers.add_parser(
         "train-synthesis", help="train the Synthesizer (spherical embedding -> image) for novel views",
@@ -98,7 +98,7 @@ def register(subparsers):
 
 
 def run_train(args):
-    from sphembed.models.train_embedding import preset_from_args
+    from sphembed.models.train.embedding import preset_from_args
     from sphembed.presets import get_preset
     from sphembed.synthesis.train import train_synthesis
 
@@ -180,7 +180,7 @@ def run_eval(args):
         if not os.path.isdir(info.get("module") or ""):
             raise SystemExit(f"eval-synthesis: the run's spherical-CNN module {info.get('module')!r} is missing; "
                              "pass --no-oracle to skip the oracle row")
-        from sphembed.models.train_embedding import target_dataset
+        from sphembed.models.train.embedding import target_dataset
 
         ds, _ = target_dataset(args.data, args.split, info["module"], info["target_endpoint"])
         targets = np.stack([t.numpy() for t in ds])

@@ -64,7 +64,7 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
       batch_size: pairs per call.
       examples_per_category: pairs per category kept as images for the report.
       targets: optional float32 [n, 2b, 2b, C], the spherical-CNN targets of the split's examples in dataset order
-        (`sphembed.models.train_embedding.target_dataset`); adds the oracle row.
+        (`sphembed.models.train.embedding.target_dataset`); adds the oracle row.
 
     Returns:
       (results, examples): results {"pairs", "per_category": {cat: {row: {metric: mean}}}, "per_angle":

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
-from sphembed.models.rotations import rotate_map
+from sphembed.models.sphere.rotations import rotate_map
 
 __all__ = ["rotate_embedding", "turntable_rotations", "tumble_rotations"]
 

@@ -7,7 +7,7 @@ G is trained with an L1 pixel loss to map the embedding of a view back to the vi
 Novel views then come from G(Lambda_R E(I)) (`sphembed.synthesis.novel_view`).
 
 When no EmbeddingNet is given, one is trained first on the synthesis endpoint (RUN_DIR/embedding, a train-embedding
-run). The synthesizer run (RUN_DIR/synthesizer) has the standard files of `sphembed.models.training`; the run
+run). The synthesizer run (RUN_DIR/synthesizer) has the standard files of `sphembed.models.train.fit`; the run
 directory also receives `synthesizer.keras` (G alone) and `synthesis_info.json` (embedding model, endpoint, module,
 source, shapes, validation L1), which `synthesize`, `eval-synthesis` and `export-hub --model synthesis` read.
 """
@@ -25,7 +25,7 @@ def _image_dataset(data_dir, split, batch_size, shuffle, seed):
     import tensorflow as tf
 
     from sphembed.data.records import make_dataset
-    from sphembed.models.train_embedding import split_count
+    from sphembed.models.train.embedding import split_count
 
     ds = make_dataset(data_dir, split, batch_size=batch_size, shuffle=shuffle, seed=seed, features=("image",))
     steps = math.ceil(split_count(data_dir, split) / batch_size)  # known cardinality: a progress bar with a total
@@ -33,7 +33,7 @@ def _image_dataset(data_dir, split, batch_size, shuffle, seed):
 
 
 def _target_image_dataset(data_dir, split, module, endpoint, batch_size, shuffle, seed):
-    from sphembed.models.train_embedding import embedding_dataset
+    from sphembed.models.train.embedding import embedding_dataset
 
     ds, _ = embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=shuffle, seed=seed)
     return ds.map(lambda image, target: (target, image))
@@ -71,10 +71,10 @@ def train_synthesis(data_dir, module, run_dir, target_endpoint, embedding_model=
     """
     import keras
 
-    from sphembed.models.embedding_net import Synthesizer
-    from sphembed.models.train_embedding import (learning_rate_schedule, load_embedding_model, read_run_info,
+    from sphembed.models.nets.encoder_decoder import Synthesizer
+    from sphembed.models.train.embedding import (learning_rate_schedule, load_embedding_model, read_run_info,
                                                  split_count, train_embedding)
-    from sphembed.models.training import fit_and_record, make_strategy
+    from sphembed.models.train.fit import fit_and_record, make_strategy
 
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -136,7 +136,7 @@ def load_synthesis_run(path):
     """
     import keras
 
-    from sphembed.models.train_embedding import load_embedding_model
+    from sphembed.models.train.embedding import load_embedding_model
 
     folder = path if os.path.isdir(path) else os.path.dirname(path)
     info_path = os.path.join(folder, "synthesis_info.json")

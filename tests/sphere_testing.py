@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.special import sph_harm_y
 
-from sphembed.models.grids import sphere_grid
+from sphembed.models.sphere.grids import sphere_grid
 
 
 def random_flm(rng, L, shape=()):

@@ -1,0 +1,171 @@
+"""align: recovery of a known rotation (grid and refined), coarse-to-fine = dense, top_k on symmetric maps, batch =
+per pair, one compiled function per shape."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.spatial.transform import Rotation
+
+from sphere_testing import grid_map, random_flm, random_rotations
+from sphembed.models.sphere.harmonics import isht
+from sphembed.models.sphere.rotations import geodesic_angle, matrix_to_euler, rotate_coefficients, rotate_map
+from sphembed.pose import compiled
+from sphembed.pose.alignment import align, align_coefficients
+from sphembed.pose.correlation import correlation_at, correlation_coefficients, correlation_grid
+
+B, C = 8, 4
+
+
+def _rotated_pair(rng, batch, flm=None):
+    flm = random_flm(rng, B, (batch, C)) if flm is None else flm
+    f = grid_map(flm, B).astype(np.float32)
+    R0 = random_rotations(rng, batch).astype(np.float32)
+    return rotate_map(f, R0).numpy(), f, R0
+
+
+def _error_deg(R, R0):
+    return np.degrees(geodesic_angle(tf.cast(R, tf.float64), tf.cast(R0, tf.float64)).numpy())
+
+
+@pytest.mark.parametrize("Bp", [8, 12])
+def test_align_recovers_rotation_on_grid_random(rng, Bp):
+    g, f, R0 = _rotated_pair(rng, 4)
+    R, _ = align(g, f, out_bandwidth=Bp, refine=False)
+    # Grid resolution: the nearest grid point differs by <= pi/(2B') in alpha and gamma and pi/(4B') in beta, and
+    # the geodesic error of an Euler perturbation is at most the sum of the three angle errors: 5 pi/(4B').
+    assert np.all(_error_deg(R, R0) <= np.degrees(5 * np.pi / (4 * Bp)))
+
+
+@pytest.mark.parametrize("method", ["coarse-to-fine", "dense"])
+def test_align_refined_recovers_rotation_random(rng, method):
+    g, f, R0 = _rotated_pair(rng, 4)
+    R, score = align(g, f, out_bandwidth=8, refine=True, method=method)
+    assert R.shape == (4, 3, 3) and score.shape == (4,)
+    # The issue asks for 0.5 deg; measured <= 0.008 deg here (float32 maps and the refinement's stopping rule).
+    # Checked at 0.1 deg: >10x the measured error, and well below the grid step 5 pi/(4B') = 28 deg it refines.
+    assert np.all(_error_deg(R, R0) < 0.1)
+    _, grid_score = align(g, f, out_bandwidth=8, refine=False)
+    assert np.all(score.numpy() >= grid_score.numpy())
+
+
+@pytest.mark.parametrize("beta", [1e-4, 0.002, 0.02, np.pi - 0.002, np.pi - 0.02])
+def test_align_refined_near_euler_singularity(rng, beta):
+    # At beta = 0, pi only alpha +/- gamma is defined and Newton on Euler angles crawls; refinement switches frames
+    # there. Without the switch these cases measured errors up to 1.27 deg; with it <= 0.02 deg (all five betas,
+    # seed 1234). Checked at 0.1 deg: 5x the measured error and 12x below the failure without the switch.
+    n = 6
+    f = grid_map(random_flm(rng, B, (n, C)), B).astype(np.float32)
+    abg = np.stack([rng.uniform(-np.pi, np.pi, n), np.full(n, beta), rng.uniform(-np.pi, np.pi, n)], axis=-1)
+    R0 = Rotation.from_euler("ZYZ", abg).as_matrix().astype(np.float32)
+    R, _ = align(rotate_map(f, R0).numpy(), f, out_bandwidth=32)
+    assert np.all(_error_deg(R, R0) < 0.1)
+
+
+def test_align_scores_are_exact_correlation(rng):
+    g, f, _ = _rotated_pair(rng, 2)
+    R, score = align(g, f, refine=True)
+    abg = matrix_to_euler(tf.cast(R, tf.float64))
+    want = correlation_at(correlation_coefficients(g.astype(np.float64), f.astype(np.float64)), *abg).numpy()
+    np.testing.assert_allclose(score.numpy(), want, rtol=1e-4)
+
+
+def test_align_identity_preset(rng):
+    f = grid_map(random_flm(rng, B, (1, C)), B).astype(np.float32)
+    R, _ = align(f, f)
+    np.testing.assert_allclose(R.numpy()[0], np.eye(3), atol=1e-4)
+
+
+def test_align_batch_equals_per_pair(rng):
+    g, f, _ = _rotated_pair(rng, 3)
+    R, score = align(g, f, out_bandwidth=10)
+    for i in range(3):
+        Ri, si = align(g[i:i + 1], f[i:i + 1], out_bandwidth=10)
+        np.testing.assert_allclose(Ri.numpy()[0], R.numpy()[i], atol=1e-4)
+        np.testing.assert_allclose(si.numpy()[0], score.numpy()[i], rtol=1e-5)
+
+
+def test_align_top_k_finds_both_peaks_of_symmetric_map(rng):
+    # A map with only even orders m is invariant under Rz(pi): Lambda_{R0} f and Lambda_{R0 Rz(pi)} f coincide,
+    # so C has two equal maxima 180 degrees apart.
+    flm = random_flm(rng, B, (2, C))
+    flm[..., np.arange(-(B - 1), B) % 2 == 1] = 0
+    g, f, R0 = _rotated_pair(rng, 2, flm)
+    R, score = align(g, f, out_bandwidth=8, top_k=3, min_separation_deg=60.0)
+    assert R.shape == (2, 3, 3, 3) and score.shape == (2, 3)
+    twin = R0 @ Rotation.from_euler("z", np.pi).as_matrix().astype(np.float32)
+    for i in range(2):
+        err = np.stack([_error_deg(R[i, :2], np.broadcast_to(t, (2, 3, 3))) for t in (R0[i], twin[i])])
+        assert np.all(err.min(axis=1) < 0.5) and np.all(err.min(axis=0) < 0.5)  # the two best are R0 and its twin
+        assert np.all(np.diff(score[i].numpy()) <= 1e-3 * score[i, 0].numpy())
+        assert score[i, 2] < 0.9 * score[i, 0]  # the third is a genuinely lower peak
+
+
+def _maps_of(flm, Bm):
+    return tf.cast(isht(tf.constant(flm), Bm), tf.float32).numpy()
+
+
+def test_coarse_to_fine_agrees_with_dense_random(rng):
+    # 2,000 random band-limited 4-channel pairs at B = 6 (flat spectrum, l < 6): 1,000 independent (f and h
+    # unrelated: C is a random field with many local maxima of similar height, the hard case) and 1,000 rotated
+    # (f = Lambda_R h plus noise of the same power). Reference: the dense grid at B' = 24 (48^3 points) with the
+    # same 8 seeds and refinement; coarse-to-fine searches the 24^3 grid of B' = 2B. Measured within 0.1 deg:
+    # 1,000/1,000 rotated and 999/1,000 independent (seed 1234; 1,998/2,000 independent at B = 8, B' = 32); a miss
+    # is another peak whose height differs by 0.3-2.3%: the two grids rank their local maxima differently, and the
+    # best one was not among the other grid's 8 seeds. The issue's bar is 99.5%.
+    n, Bm = 1000, 6
+    h = random_flm(rng, Bm, (2 * n, C))
+    R0 = tf.constant(random_rotations(rng, n))
+    rotated = rotate_coefficients(tf.constant(h[n:]), R0).numpy() + random_flm(rng, Bm, (n, C))
+    f = _maps_of(np.concatenate([random_flm(rng, Bm, (n, C)), rotated]), Bm)
+    h = _maps_of(h, Bm)
+    R_c, s_c = align(f, h, out_bandwidth=24)
+    dense = [align(f[i:i + 256], h[i:i + 256], out_bandwidth=24, method="dense") for i in range(0, 2 * n, 256)]
+    R_d, s_d = (np.concatenate([d[k].numpy() for d in dense]) for k in (0, 1))
+    close = _error_deg(R_c, R_d) < 0.1
+    assert np.mean(close[:n]) >= 0.995 and np.all(close[n:])
+
+
+def test_align_default_search_grid_and_coarse_bandwidth(rng):
+    # Coarse-to-fine and dense share the seeds and the refinement: with the coarse grid equal to the dense one they
+    # return the same rotations and scores.
+    g, f, _ = _rotated_pair(rng, 2)
+    R_c, s_c = align(g, f, out_bandwidth=16, coarse_bandwidth=16)
+    R_d, s_d = align(g, f, out_bandwidth=16, method="dense")
+    np.testing.assert_allclose(R_c.numpy(), R_d.numpy(), atol=1e-5)
+    np.testing.assert_allclose(s_c.numpy(), s_d.numpy(), rtol=1e-6)
+
+
+def test_align_unrefined_is_the_dense_grid_argmax(rng):
+    g, f, _ = _rotated_pair(rng, 2)
+    R, score = align(g, f, out_bandwidth=12, refine=False)
+    chat = correlation_coefficients(g, f)
+    grid = tf.reshape(correlation_grid(chat, 12), [2, -1])
+    np.testing.assert_allclose(score.numpy(), tf.reduce_max(grid, axis=1).numpy(), rtol=1e-6)
+    R2, score2 = align_coefficients(chat, out_bandwidth=12, refine=False)
+    np.testing.assert_allclose(R2.numpy(), R.numpy(), atol=1e-6)
+
+
+def test_align_compiles_once_per_shape(rng):
+    # No fixed cost per call: a second call with the same shape and options reuses the traced function; a batch of
+    # 3 runs padded to 4 (the bucket) in the same function as a batch of 4.
+    g, f, _ = _rotated_pair(rng, 4)
+    align(g, f, out_bandwidth=10)
+    traces = compiled.trace_count()
+    align(g, f, out_bandwidth=10)
+    align(g[:3], f[:3], out_bandwidth=10)
+    assert compiled.trace_count() == traces
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"top_k": 0}, "top_k must be a positive integer"),
+    ({"min_separation_deg": 0.0}, r"min_separation_deg must be in \(0, 180\]"),
+    ({"refine_steps": -1}, "refine_steps must be a non-negative integer"),
+    ({"out_bandwidth": 3}, "out_bandwidth=3 must be >= the input bandwidth 4"),
+    ({"coarse_bandwidth": 2}, "coarse_bandwidth=2 must be >= the input bandwidth 4"),
+    ({"method": "fine"}, r"method must be one of \('coarse-to-fine', 'dense'\), got 'fine'"),
+    ({"seeds": 0}, "seeds must be a positive integer"),
+])
+def test_align_bad_options(kwargs, match):
+    f = np.zeros((1, 8, 8, 1), np.float32)
+    with pytest.raises(ValueError, match=match):
+        align(f, f, **kwargs)
