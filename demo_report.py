@@ -31,7 +31,8 @@ def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test",
     from sphembed.data.pairs import pair_rows
     from sphembed.data.records import read_manifest
     from sphembed.data.render import worker_pool
-    from sphembed.pose.protocol import estimate_pairs, load_pairs, load_split
+    from sphembed.data.splits import load_split
+    from sphembed.pose.protocol import estimate_pairs, load_pairs
     from sphembed.pose.methods import get_method
     from sphembed.pose.metrics import pose_errors_deg
     from sphembed.synthesis.visualize import image_grid, save_png

@@ -51,7 +51,8 @@ def main(argv=None):
     import sphembed
     from sphembed.data.pairs import pair_rows
     from sphembed.pose.alignment import align
-    from sphembed.pose.protocol import load_pairs, load_split
+    from sphembed.data.splits import load_split
+    from sphembed.pose.protocol import load_pairs
     from sphembed.pose.relative import call_model, load_model
 
     t_import = time.perf_counter() - import_start

@@ -101,7 +101,8 @@ def _evaluate(model, dev, step, batch_size, seconds, out_bandwidth, loss):
 def run_curve(work, module, problem, views, steps, seed, preset="demo", overrides=None):
     """One training run of `problem` with `views` views per mesh, evaluated at `steps`: the run's JSON record.
     `overrides`: {setting: value} replacing the preset's embedding recipe (the lever being measured)."""
-    from sphembed.models.train.embedding import architecture_config, split_count, train_embedding
+    from sphembed.data.splits import split_count
+    from sphembed.models.train.embedding import architecture_config, train_embedding
     from sphembed.presets import get_preset
 
     categories, rotations = PROBLEMS[problem]

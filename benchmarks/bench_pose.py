@@ -257,7 +257,8 @@ def accuracy(args, rng):
 def demo_embeddings(run):
     """(E(I_b), E(I_a)) of the IB and CB test pairs of a demo run's 2DOF and 3DOF datasets."""
     from sphembed.data.pairs import pair_rows
-    from sphembed.pose.protocol import load_pairs, load_split
+    from sphembed.data.splits import load_split
+    from sphembed.pose.protocol import load_pairs
     from sphembed.pose.relative import call_model, load_model
 
     net = load_model(os.path.join(run, "embedding"))

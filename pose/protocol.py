@@ -13,27 +13,12 @@ import warnings
 
 import numpy as np
 
+from sphembed.data.splits import load_split
 from sphembed.pose.metrics import pose_errors_deg, summarize
 from sphembed.pose.tables import KINDS
 from sphembed.progress import progress_bar
 
-__all__ = ["load_split", "load_pairs", "dataset_label", "estimate_pairs", "evaluate_arrays", "evaluate"]
-
-
-def load_split(data_dir, feature, split="test", batch_size=64):
-    """All examples of a split as numpy arrays: {feature, "rotation" [n, 3, 3], "category" [n] str, "index" [n]}."""
-    from sphembed.data.records import make_dataset
-
-    ds = make_dataset(data_dir, split, batch_size=batch_size, features=(feature, "rotation", "category", "index"))
-    parts = {key: [] for key in (feature, "rotation", "category", "index")}
-    for batch in progress_bar(ds, desc=f"reading {split} {feature}s from {data_dir}", unit="batch"):
-        for key in parts:
-            parts[key].append(batch[key].numpy())
-    if not parts["index"]:
-        raise ValueError(f"split {split!r} of {data_dir} has no examples")
-    out = {key: np.concatenate(value) for key, value in parts.items()}
-    out["category"] = np.array([c.decode() if isinstance(c, bytes) else str(c) for c in out["category"]])
-    return out
+__all__ = ["load_pairs", "dataset_label", "estimate_pairs", "evaluate_arrays", "evaluate"]
 
 
 def load_pairs(data_dir, kind, split="test", partners=3, seed=0):

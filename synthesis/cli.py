@@ -147,7 +147,7 @@ def run_synthesize(args):
             raise SystemExit(f"synthesize: --image {args.image!r} does not exist")
         image = _load_image(args.image, shape)
     else:
-        from sphembed.pose.protocol import load_split
+        from sphembed.data.splits import load_split
 
         data = load_split(args.data, "image", args.split)
         rows = np.flatnonzero(data["index"] == args.index)

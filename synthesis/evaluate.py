@@ -72,7 +72,7 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
       synthesized, and synthesized from the targets when given).
     """
     from sphembed.data.pairs import make_pairs, pair_rows
-    from sphembed.pose.protocol import load_split
+    from sphembed.data.splits import load_split
     from sphembed.progress import progress_bar
     from sphembed.synthesis.novel_view import synthesize_views
     from sphembed.synthesis.rotate import rotate_embedding

@@ -25,7 +25,7 @@ def _image_dataset(data_dir, split, batch_size, shuffle, seed):
     import tensorflow as tf
 
     from sphembed.data.records import make_dataset
-    from sphembed.models.train.embedding import split_count
+    from sphembed.data.splits import split_count
 
     ds = make_dataset(data_dir, split, batch_size=batch_size, shuffle=shuffle, seed=seed, features=("image",))
     steps = math.ceil(split_count(data_dir, split) / batch_size)  # known cardinality: a progress bar with a total
@@ -72,8 +72,9 @@ def train_synthesis(data_dir, module, run_dir, target_endpoint, embedding_model=
     import keras
 
     from sphembed.models.nets.encoder_decoder import Synthesizer
+    from sphembed.data.splits import split_count
     from sphembed.models.train.embedding import (learning_rate_schedule, load_embedding_model, read_run_info,
-                                                 split_count, train_embedding)
+                                                 train_embedding)
     from sphembed.models.train.fit import fit_and_record, make_strategy
 
     if source not in SOURCES:

@@ -72,7 +72,7 @@ def train_regression(data_dir, run_dir, latent_dim=1024, base_filters=64, max_fi
 
     from sphembed.data.records import make_dataset, read_manifest
     from sphembed.models.baselines.pose_regressor import PoseRegressor
-    from sphembed.models.train.embedding import split_count
+    from sphembed.data.splits import split_count
     from sphembed.models.train.fit import fit_and_record, make_strategy
 
     keras.utils.set_random_seed(seed)
@@ -101,7 +101,7 @@ def _pair_arrays(data_dir, split, partners, seed):
     import numpy as np
 
     from sphembed.data.pairs import make_pairs, pair_rows
-    from sphembed.pose.protocol import load_split
+    from sphembed.data.splits import load_split
 
     views = load_split(data_dir, "image", split)
     masks = load_split(data_dir, "mask", split)

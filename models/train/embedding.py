@@ -44,7 +44,6 @@ import os
 
 __all__ = [
     "module_fingerprint",
-    "split_count",
     "read_run_info",
     "cached_targets",
     "target_dataset",
@@ -102,16 +101,6 @@ def _manifest_fingerprint(data_dir):
     from sphembed.data.records import read_manifest
 
     return hashlib.sha256(json.dumps(read_manifest(data_dir), sort_keys=True, default=str).encode()).hexdigest()
-
-
-def split_count(data_dir, split):
-    """Number of examples of a split, from the dataset manifest (ValueError for an unknown split)."""
-    from sphembed.data.records import read_manifest
-
-    splits = read_manifest(data_dir)["splits"]
-    if split not in splits:
-        raise ValueError(f"split must be one of {sorted(splits)} for {data_dir!r}, got {split!r}")
-    return int(splits[split]["count"])
 
 
 def _targets_layer(module, endpoint):
@@ -224,6 +213,8 @@ def cached_targets(data_dir, split, module, endpoint, batch_size=64, source="vie
         with open(meta_path, "w") as fh:
             json.dump(meta, fh, indent=2)
         return record, meta
+    from sphembed.data.splits import split_count
+
     layer = _targets_layer(module, endpoint)
     total = split_count(data_dir, split)
     os.makedirs(os.path.dirname(record), exist_ok=True)
@@ -479,6 +470,8 @@ def train_embedding(data_dir, module, run_dir, target_endpoint, architecture="en
                                                rotate_augment=rotate_augment, targets_from=targets_from)
     val_ds, _ = embedding_dataset(data_dir, val_split, module, target_endpoint, batch_size, targets=targets,
                                   targets_from=targets_from)
+    from sphembed.data.splits import split_count
+
     image_shape = _image_shape(data_dir)
     steps = math.ceil(split_count(data_dir, train_split) / batch_size)
     scale = (target_channel_scale(data_dir, train_split, module, target_endpoint, targets_from)
@@ -579,7 +572,7 @@ def evaluate_embedding(model, data_dir, module, endpoint, split="test", batch_si
     from sphembed.models.nets.encoder_decoder import EmbeddingNet
     from sphembed.models.nets.lifted import LiftedEmbeddingNet
     from sphembed.models.losses import area_weighted_huber, equivariance_error, relative_error
-    from sphembed.pose.protocol import load_split
+    from sphembed.data.splits import load_split
 
     data = load_split(data_dir, "image", split, batch_size)
     target_ds, meta = target_dataset(data_dir, split, module, endpoint, targets_from)
