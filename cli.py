@@ -9,19 +9,20 @@ import argparse
 import importlib
 import platform
 import sys
+from importlib import metadata
+
+from sphembed.data.gl_backend import INSTALL_HINT, detect_backend
+from sphembed.startup_logs import quiet_tensorflow_startup
 
 __all__ = ["main", "build_parser"]
 
 # Modules that define `register(subparsers)`; each adds its sub-commands.
-COMMAND_MODULES = ("sphembed.data.cli", "sphembed.pose.cli", "sphembed.models.train.sphcnn", "sphembed.hub_export.cli",
-                   "sphembed.models.train.baselines", "sphembed.models.train.embedding", "sphembed.synthesis.cli",
-                   "sphembed.demo")
+COMMAND_MODULES = ("sphembed.data.cli", "sphembed.pose.cli", "sphembed.models.train.commands",
+                   "sphembed.hub_export.cli", "sphembed.synthesis.cli", "sphembed.demo")
 
 
 def _info(args):
     """Prints library versions, the headless rendering back-end and the visible accelerators."""
-    from importlib import metadata
-
     print(f"python       {platform.python_version()} ({sys.executable})")
     for dist in ("sphembed", "tensorflow", "keras", "tensorflow-hub", "tensorflow-graphics", "tf-keras", "numpy",
                  "scipy", "trimesh", "embreex", "pyrender", "PyOpenGL"):
@@ -30,8 +31,6 @@ def _info(args):
         except metadata.PackageNotFoundError:
             version = "not installed"
         print(f"{dist:<20} {version}")
-    from sphembed.data.gl_backend import INSTALL_HINT, detect_backend
-
     backend = detect_backend()
     print(f"render backend       {backend or 'none (' + INSTALL_HINT + ')'}")
     if not args.no_tf:
@@ -62,8 +61,6 @@ def build_parser():
 
 
 def main(argv=None):
-    from sphembed.startup_logs import quiet_tensorflow_startup
-
     args = build_parser().parse_args(argv)
     quiet_tensorflow_startup(verbose=args.tf_logs)
     return int(args.func(args) or 0)

@@ -1,18 +1,18 @@
 """`sphembed demo`: the whole system end to end, one stage after another, each a `sphembed` sub-command.
 
-Stages (run directory OUT, default runs/demo):
+Stages (run directory RUN, `--run-dir`, default runs/demo):
   data-3dof, data-2dof   make-data: the same meshes in uniform SO(3) poses and in azimuth + elevation poses
   sphcnn, sphcnn-hub     train-sphcnn on the 3DOF sphere maps; export-hub --model sphcnn (the target module)
   embedding              train-embedding on the module's targets; eval-embedding (learned equivariance)
-  pose-hub               export-hub --model pose: OUT/pose_module, a SavedModel (image_a, image_b) -> R_ab
+  pose-hub               export-hub --model pose: RUN/pose_module, a SavedModel (image_a, image_b) -> R_ab
   regression, keypointnet  the baselines, trained on the 3DOF data
   pose                   eval-pose: all methods, IB/CB pairs, 2DOF/3DOF (the paper's Table 2), and oracle-sphere
                          (the correlation of the true sphere maps: the upper bound of the alignment step)
   synthesis              train-synthesis, eval-synthesis, synthesize (novel views)
-  report                 OUT/report.md and OUT/report.html (`sphembed report`)
+  report                 RUN/report.md and RUN/report.html (`sphembed report`)
 
 Each stage runs in its own process (TensorFlow and the renderer never share one) and leaves a marker
-OUT/stages/<stage>.json holding its commands and wall-clock time; a stage whose marker holds the same commands is
+RUN/stages/<stage>.json holding its commands and wall-clock time; a stage whose marker holds the same commands is
 skipped, so re-running is cheap and a changed setting re-runs only what it affects (every later stage that reads
 a re-run stage's output is re-run too). An interrupted stage resumes: the training commands continue from their
 last checkpoint and make-data keeps its finished shards. This module imports no TensorFlow.
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from sphembed.models.train.flags import add_run_dir_argument
 from sphembed.presets import get_preset
 
 __all__ = ["demo_stages", "run_demo", "register"]
@@ -53,11 +54,11 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=(), see
     return [
         ("data-3dof", [make + ["--rotations", "3dof", "--out", d3]], []),
         ("data-2dof", [make + ["--rotations", "2dof", "--out", d2]], []),
-        ("sphcnn", [["train-sphcnn", "--data", d3, "--out", p("sphcnn")] + fit], ["data-3dof"]),
+        ("sphcnn", [["train-sphcnn", "--data", d3, "--run-dir", p("sphcnn")] + fit], ["data-3dof"]),
         ("sphcnn-hub", [["export-hub", "--model", "sphcnn", "--checkpoint", p("sphcnn", "best.keras"), "--out", hub]],
          ["sphcnn"]),
         ("embedding", [["train-embedding", "--data", d3, "--module", hub, "--run-dir", p("embedding")] + fit,
-                       ["eval-embedding", "--model", p("embedding"), "--data", d3, "--out",
+                       ["eval-embedding", "--run-dir", p("embedding"), "--data", d3, "--out",
                         p("embedding", "eval.json")]], ["data-3dof", "sphcnn-hub"]),
         ("pose-hub", [["export-hub", "--model", "pose", "--checkpoint", p("embedding", "embedding.keras"), "--out",
                        p("pose_module")] + pre], ["embedding"]),
@@ -69,9 +70,9 @@ def demo_stages(out, preset="demo", data=None, workers=None, orientation=(), see
                    "--model", f"regression={p('regression')}", "--model", f"keypointnet={p('keypointnet')}",
                    "--out", p("pose")] + pre], ["data-2dof", "embedding", "regression", "keypointnet"]),
         ("synthesis", [["train-synthesis", "--data", d3, "--module", hub, "--run-dir", p("synthesis")] + fit,
-                       ["eval-synthesis", "--run", p("synthesis"), "--data", d3, "--out", p("synthesis", "report"),
+                       ["eval-synthesis", "--run-dir", p("synthesis"), "--data", d3, "--out", p("synthesis", "report"),
                         "--partners", str(partners)],
-                       ["synthesize", "--run", p("synthesis"), "--data", d3, "--index", "0", "--out",
+                       ["synthesize", "--run-dir", p("synthesis"), "--data", d3, "--index", "0", "--out",
                         p("synthesis", "views")]], ["data-3dof", "sphcnn-hub"]),
         ("report", [["report", "--run-dir", out, "--preset", preset]], ["pose", "synthesis", "embedding"]),
     ]
@@ -151,15 +152,15 @@ def run_demo(out="runs/demo", preset="demo", data=None, workers=None, force=(), 
 def _run(args):
     try:
         orientation = [x for flag in ("up", "front") if getattr(args, flag) for x in (f"--{flag}", getattr(args, flag))]
-        timings = run_demo(args.out, args.preset, args.data, args.workers, tuple(args.force or ()), args.until,
+        timings = run_demo(args.run_dir, args.preset, args.data, args.workers, tuple(args.force or ()), args.until,
                            orientation, args.seed)
     except (ValueError, RuntimeError) as err:
         raise SystemExit(f"demo: {err}")
     total = sum(t["seconds"] for t in timings.values() if not t["skipped"])
     print(f"demo: {len(timings)} stages, {total:.0f} s this run")
-    report = os.path.join(args.out, "report.md")
+    report = os.path.join(args.run_dir, "report.md")
     if os.path.isfile(report):
-        print(f"demo: report at {report} (and {os.path.join(args.out, 'report.html')})")
+        print(f"demo: report at {report} (and {os.path.join(args.run_dir, 'report.html')})")
     return 0
 
 
@@ -178,15 +179,14 @@ def register(subparsers):
         description="Runs every stage of the system in order: make-data (3DOF and 2DOF), train-sphcnn, export-hub, "
         "train-embedding + eval-embedding, train-regression, train-keypointnet, eval-pose (all methods), "
         "train-synthesis + eval-synthesis + synthesize, report. Stages already done with the same commands are "
-        "skipped (markers in OUT/stages/); an interrupted stage resumes. The default runs the 'demo' preset on the "
+        "skipped (markers in RUN/stages/); an interrupted stage resumes. The default runs the 'demo' preset on the "
         "built-in procedural shapes in under 20 minutes on 2 CPU cores; '--preset paper --data FOLDER' runs the "
         "paper's sizes on ModelNet40 / ShapeNetCore (a GPU machine).")
     p.add_argument("--preset", default="demo", choices=("demo", "paper"), help="named configuration (default demo)")
     p.add_argument("--data", default=None, metavar="FOLDER",
                    help="mesh folder in the ModelNet40 or ShapeNetCore layout (default: the built-in procedural "
                    "shapes; required with --preset paper)")
-    p.add_argument("--out", default=os.path.join("runs", "demo"), metavar="DIR",
-                   help="run directory (default runs/demo)")
+    add_run_dir_argument(p, "run directory (default runs/demo)", old="--out", default=os.path.join("runs", "demo"))
     p.add_argument("--workers", type=int, default=None, help="make-data worker processes (default: one per CPU)")
     for flag, note in (("up", "z for ModelNet40"), ("front", "default z; -y for --up z")):
         p.add_argument(f"--{flag}", default=None, choices=("x", "y", "z", "-x", "-y", "-z"),
@@ -201,9 +201,9 @@ def register(subparsers):
 
     r = subparsers.add_parser(
         "report", help="write report.md / report.html of a demo run directory",
-        description="Collects a `sphembed demo` run directory into OUT/report.md and OUT/report.html: the pose table "
+        description="Collects a `sphembed demo` run directory into RUN/report.md and RUN/report.html: the pose table "
         "of all methods with error histograms, aligned views (input pair and view a re-rendered in the estimated "
         "pose), synthesized views next to ground truth, equivariance errors, model metrics and stage timings.")
-    r.add_argument("--run-dir", required=True, metavar="DIR", help="demo run directory (sphembed demo --out)")
+    r.add_argument("--run-dir", required=True, metavar="DIR", help="demo run directory (sphembed demo --run-dir)")
     r.add_argument("--preset", default="demo", help="the run's preset (pose search bandwidth; default demo)")
     r.set_defaults(func=_report)

@@ -1,6 +1,7 @@
 """The report of a `sphembed demo` run directory: RUN/report.md and RUN/report.html (`sphembed report`).
 
-Reads what the demo stages wrote (stages/*.json timings, sphcnn/report.json, embedding/eval.json,
+Reads what the demo stages wrote (stages/*.json timings, the run_info.json of the sphcnn, embedding, regression and
+keypointnet run directories, embedding/eval.json,
 pose/pose_results.json + pose_errors.png, synthesis/report/ and synthesis/views/) and makes one new figure,
 aligned_views.png: for one held-out instance-based 3DOF pair per category, view a, view b, and the mesh of view a
 re-rendered in the pose R_est R_a the embedding method estimates (it should look like view b). Re-rendering runs in
@@ -12,7 +13,19 @@ import os
 
 import numpy as np
 
+from sphembed.data.build import mesh_views
+from sphembed.data.pairs import pair_rows
+from sphembed.data.records import read_manifest
+from sphembed.data.render import worker_pool
+from sphembed.data.splits import load_split
+from sphembed.models.train.run_dir import read_run_info
+from sphembed.pose.methods import get_method
+from sphembed.pose.metrics import pose_errors_deg
+from sphembed.pose.protocol import estimate_pairs, load_pairs
+from sphembed.pose.tables import table_rows
+from sphembed.presets import get_preset
 from sphembed.report import write_report
+from sphembed.synthesis.visualize import image_grid, save_png
 
 __all__ = ["aligned_views", "write_demo_report"]
 
@@ -27,16 +40,6 @@ def _load(path):
 def aligned_views(data_dir, embedding_run, out_png, out_bandwidth, split="test", seed=0):
     """Writes the aligned-views figure (rows: view a | view b | view a's mesh in the estimated pose); returns
     the per-row geodesic errors in degrees."""
-    from sphembed.data.build import mesh_views
-    from sphembed.data.pairs import pair_rows
-    from sphembed.data.records import read_manifest
-    from sphembed.data.render import worker_pool
-    from sphembed.data.splits import load_split
-    from sphembed.pose.protocol import estimate_pairs, load_pairs
-    from sphembed.pose.methods import get_method
-    from sphembed.pose.metrics import pose_errors_deg
-    from sphembed.synthesis.visualize import image_grid, save_png
-
     manifest = read_manifest(data_dir)
     data = load_split(data_dir, "image", split)
     pairs = load_pairs(data_dir, "IB", split, manifest["config"]["pair_partners"], seed)
@@ -88,8 +91,6 @@ def _paper_blocks(records, method="embedding"):
 
 
 def _pose_blocks(run_dir, pose):
-    from sphembed.pose.tables import table_rows
-
     records = pose["records"] if isinstance(pose, dict) else pose
     overall = [r for r in records if r["category"] == "all"]
     blocks = [("h", 2, "Relative pose (the paper's Table 2)"),
@@ -154,11 +155,10 @@ def _synthesis_blocks(run_dir, ev):
 def _training_blocks(run_dir):
     """Training seconds, epochs and views of each pose method: they get the same data and about the same time."""
     rows = []
-    for method, info in (("embedding", "embedding/embedding_info.json"), ("regression", "regression/regression_info.json"),
-                         ("KeypointNet", "keypointnet/keypointnet_info.json")):
-        record = _load(os.path.join(run_dir, info))
-        if record:
-            rows.append([method, round(record.get("train_seconds") or float("nan"), 1), record.get("epochs", "")])
+    for method, folder in (("embedding", "embedding"), ("regression", "regression"), ("KeypointNet", "keypointnet")):
+        training = read_run_info(os.path.join(run_dir, folder)).get("training")
+        if training:
+            rows.append([method, round(training.get("seconds") or float("nan"), 1), training.get("epochs", "")])
     if not rows:
         return []
     return [("h", 3, "Training budgets"),
@@ -187,11 +187,9 @@ def write_demo_report(run_dir, preset="demo"):
     Raises:
       ValueError: if the run directory lacks the pose results (run `sphembed demo` first).
     """
-    from sphembed.presets import get_preset
-
     pose = _load(os.path.join(run_dir, "pose", "pose_results.json"))
     if pose is None:
-        raise ValueError(f"{run_dir} has no pose/pose_results.json: run `sphembed demo --out {run_dir}` first")
+        raise ValueError(f"{run_dir} has no pose/pose_results.json: run `sphembed demo --run-dir {run_dir}` first")
     blocks = [("h", 1, "sphembed demo report"),
               ("p", f"Preset {preset!r}. Spherical CNN trained on the 3DOF dataset's sphere maps; embedding, "
                     "regression and KeypointNet trained on its 3DOF views; all evaluated on held-out meshes of the "
@@ -204,7 +202,7 @@ def write_demo_report(run_dir, preset="demo"):
                ("img", "aligned_views.png", "One held-out 3DOF pair per category: view a | view b | view a's mesh "
                 "re-rendered in the pose the embedding method estimates (matches view b when the estimate is right)"),
                ("table", ["category", "error (degrees)"], [[c, e] for c, e in errors.items()])]
-    sphcnn = _load(os.path.join(run_dir, "sphcnn", "report.json"))
+    sphcnn = read_run_info(os.path.join(run_dir, "sphcnn")).get("results")
     if sphcnn:
         blocks += _sphcnn_blocks(sphcnn)
     ev = _load(os.path.join(emb, "eval.json"))

@@ -2,11 +2,29 @@
 
 A preset is a dict of sections, one per stage. Every command-line flag of a stage overrides the value of the same
 name in its section (`sphembed <command> --preset demo --epochs 3`). Sections are owned by the stage that reads them.
+
+`stage_config(preset, section)` (and `config_from_args(args, section)`, its command-line form, used by every
+command) is what a stage runs with: the section, the given settings applied, then the rules by which a section
+depends on itself or on another one:
+  data                   categories "all" = None (every category of the source)
+  embedding              the sizes of the architecture not chosen are None (a preset lists both), unless given
+  synthesis              embedding_config: the `embedding` section's network, loss and targets for the EmbeddingNet
+                         train-synthesis trains when none is given, its LR boundaries scaled to embedding_epochs
+  baselines.regression   encoder sizes None = the embedding's when that is the encoder-decoder, else the defaults of
+                         `train_regression` (the key is left out)
+  baselines.keypointnet  image_size 0 = None (the dataset's)
+TF-free (the command line imports it).
 """
 
 import copy
 
-__all__ = ["PRESETS", "get_preset"]
+__all__ = ["PRESETS", "ARCHITECTURE_SIZES", "get_preset", "stage_config", "config_from_args"]
+
+# The sizes each embedding architecture takes (embedding settings and train-embedding flags of the same names).
+ARCHITECTURE_SIZES = {
+    "encoder-decoder": ("latent_dim", "base_filters", "max_filters"),
+    "lifted": ("lift_bandwidth", "stem_stride", "base_filters", "max_filters", "context_filters"),
+}
 
 PRESETS = {
     "demo": {
@@ -252,3 +270,74 @@ def get_preset(name, section=None, **overrides):
         if value is not None:
             cfg[key] = value
     return cfg
+
+
+def _data(preset, cfg, given):
+    if cfg["categories"] == "all":
+        cfg["categories"] = None
+    return cfg
+
+
+def _embedding(preset, cfg, given):
+    keep = set(ARCHITECTURE_SIZES.get(cfg["architecture"], ())) | set(given)
+    every = {k for sizes in ARCHITECTURE_SIZES.values() for k in sizes}
+    return {k: (None if k in every - keep else v) for k, v in cfg.items()}
+
+
+def _synthesis(preset, cfg, given):
+    embedding = get_preset(preset, "embedding")
+    config = {k: embedding[k] for k in ("architecture", "latent_dim", "base_filters", "max_filters", "lift_bandwidth",
+                                        "stem_stride", "context_filters", "batch_size", "learning_rate", "lr_decay",
+                                        "targets", "loss", "target_scaling", "targets_from")}
+    config["lr_boundaries"] = [b * cfg["embedding_epochs"] / embedding["epochs"] for b in embedding["lr_boundaries"]]
+    return {**cfg, "embedding_config": config}
+
+
+def _regression(preset, cfg, given):
+    embedding = get_preset(preset, "embedding")
+    for key in ("latent_dim", "base_filters", "max_filters"):  # the same encoder as the embedding by default
+        if cfg[key] is None and embedding.get("architecture") == "encoder-decoder":
+            cfg[key] = embedding[key]
+        if cfg[key] is None:  # the embedding has no such encoder: train_regression's default
+            del cfg[key]
+    return cfg
+
+
+def _keypointnet(preset, cfg, given):
+    if cfg["image_size"] == 0:
+        cfg["image_size"] = None
+    return cfg
+
+
+_RULES = {("data", None): _data, ("embedding", None): _embedding, ("synthesis", None): _synthesis,
+          ("baselines", "regression"): _regression, ("baselines", "keypointnet"): _keypointnet}
+
+
+def stage_config(preset, section, entry=None, **settings):
+    """What a stage runs with: preset `preset`'s `section` (its `entry` for sections of several stages, e.g.
+    ("baselines", "regression")), `settings` applied (None values ignored), then the section's rules (module
+    docstring).
+
+    Raises:
+      ValueError: unknown preset, section or entry, or a setting the section does not have.
+    """
+    cfg = get_preset(preset, section)
+    if entry is not None:
+        if entry not in cfg:
+            raise ValueError(f"preset section {section!r} has no entry {entry!r}; it has {sorted(cfg)}")
+        cfg = cfg[entry]
+    unknown = sorted(set(settings) - set(cfg))
+    if unknown:
+        raise ValueError(f"preset section {section!r} has no settings {unknown}; it has {sorted(cfg)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    cfg.update(given)
+    rule = _RULES.get((section, entry))
+    return rule(preset, cfg, given) if rule else cfg
+
+
+def config_from_args(args, section, entry=None):
+    """`stage_config` of preset args.preset, with every setting of the section that args has under the same name
+    (the flag --some-setting) and not None."""
+    keys = get_preset(args.preset, section)
+    keys = keys.get(entry, {}) if entry is not None else keys
+    return stage_config(args.preset, section, entry, **{k: getattr(args, k) for k in keys if hasattr(args, k)})

@@ -26,8 +26,8 @@ from bench_embedding import bench_case
 from common import report
 from sphembed.models.baselines.keypointnet import KeypointNet
 from sphembed.models.baselines.pose_regressor import PoseRegressor
-from sphembed.models.train.fit import piecewise_schedule
-from sphembed.presets import get_preset
+from sphembed.models.train.fit import learning_rate_schedule
+from sphembed.presets import get_preset, stage_config
 
 TRAIN_VIEWS = {"demo": 768, "paper": 9843 * 4}
 
@@ -56,17 +56,15 @@ def _views(rng, batch, size, channels, suffix=""):
 def _baseline(preset, name, rng):
     """(compiled model, one batch of its training dict, steps per epoch, examples per step) at the preset's sizes."""
     data = get_preset(preset, "data")
-    cfg = get_preset(preset, "baselines")[name]
+    cfg = stage_config(preset, "baselines", name)  # what train-regression / train-keypointnet run with
     size, channels, batch = data["image_size"], 1 if data["color"] == "gray" else 3, cfg["batch_size"]
     if name == "regression":
-        embedding = get_preset(preset, "embedding")
-        encoder = {key: embedding[key] if cfg[key] is None else cfg[key]
-                   for key in ("latent_dim", "base_filters", "max_filters")}  # run_regression's defaults
+        encoder = {key: cfg[key] for key in ("latent_dim", "base_filters", "max_filters") if key in cfg}
         steps = math.ceil(TRAIN_VIEWS[preset] / batch)
-        rates = [cfg["learning_rate"] * cfg["lr_decay"] ** i for i in range(len(cfg["lr_boundaries"]) + 1)]
         model = PoseRegressor(size, channels, head_units=cfg["head_units"],
                               warmup_steps=int(round(cfg["warmup_epochs"] * steps)), **encoder)
-        optimizer = keras.optimizers.Adam(piecewise_schedule(cfg["lr_boundaries"], rates, steps))
+        optimizer = keras.optimizers.Adam(learning_rate_schedule(cfg["learning_rate"], cfg["lr_boundaries"],
+                                                                 cfg["lr_decay"], steps))
         inputs = {k: v for k, v in _views(rng, batch, size, channels).items() if k != "mask"}
     else:
         steps = TRAIN_VIEWS[preset] * cfg["partners"] // batch

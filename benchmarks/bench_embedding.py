@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_embedding.py [--steps 5] [--run RUN --data DIR [--module DIR]]
 Prints a table of train steps/s and examples/s (random inputs, Adam, one tf.function train step per batch, sizes
 from presets.py) and writes benchmarks/results/embedding.json. With --run (a train-embedding run directory) and
---data, the JSON also holds `sphembed.models.train.embedding.evaluate_embedding` on the held-out split: validation
+--data, the JSON also holds `sphembed.models.train.embedding_eval.evaluate_embedding` on the held-out split: validation
 Huber loss and relative error, and the equivariance error of E(I_b) vs Lambda_{R_b R_a^T} E(I_a) per category next to
 a randomly initialized network and the spherical-CNN targets; without --run, an evaluation already in the JSON (it
 names its run directory) is kept.
@@ -82,12 +82,13 @@ def main(argv=None):
         with open(path, "w") as fh:
             json.dump(record, fh, indent=2)
     if args.run:
-        from sphembed.models.train.embedding import evaluate_embedding, load_embedding_model, read_run_info
+        from sphembed.models.train.embedding_eval import evaluate_embedding
+        from sphembed.models.train.run_dir import load_run, read_run_info
 
         info = read_run_info(args.run)
-        module = args.module or info["module"]
-        result = evaluate_embedding(load_embedding_model(args.run), args.data or info["data_dir"], module,
-                                    info["target_endpoint"])
+        module = args.module or info["inputs"]["module"]
+        result = evaluate_embedding(load_run(args.run, stage="embedding"), args.data or info["data_dir"], module,
+                                    info["config"]["target_endpoint"])
         with open(path) as fh:
             record = json.load(fh)
         record["evaluation"] = result

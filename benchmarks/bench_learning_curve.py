@@ -102,14 +102,14 @@ def run_curve(work, module, problem, views, steps, seed, preset="demo", override
     """One training run of `problem` with `views` views per mesh, evaluated at `steps`: the run's JSON record.
     `overrides`: {setting: value} replacing the preset's embedding recipe (the lever being measured)."""
     from sphembed.data.splits import split_count
-    from sphembed.models.train.embedding import architecture_config, train_embedding
-    from sphembed.presets import get_preset
+    from sphembed.models.train.embedding import train_embedding
+    from sphembed.presets import get_preset, stage_config
 
     categories, rotations = PROBLEMS[problem]
     train = _dataset(work, f"{problem}-v{views}", categories, rotations, views, {"train": TRAIN_MESHES, "test": 1}, 0)
     dev = _dataset(work, f"{problem}-dev", categories, rotations, DEV_VIEWS, {"train": 1, "test": DEV_MESHES},
                    DEV_SEED)
-    cfg = architecture_config(get_preset(preset, "embedding", **(overrides or {})), overrides or ())
+    cfg = stage_config(preset, "embedding", **(overrides or {}))  # what train-embedding runs with
     per_epoch = math.ceil(split_count(train, "train") / cfg["batch_size"])
     cfg["epochs"] = math.ceil(max(steps) / per_epoch)
     last = max(steps) / per_epoch

@@ -12,6 +12,7 @@ import numpy as np
 from sphembed.data.meshes import load_mesh, normalize_mesh, rotate_mesh
 from sphembed.data.procedural import make_shape
 from sphembed.data.render import render_view
+from sphembed.data.sampling import sample_rotations
 from sphembed.data.spheremap import sphere_map
 
 __all__ = ["load_spec", "check_spec", "mesh_views", "view_parameters"]
@@ -42,8 +43,6 @@ def view_parameters(seed, n_views, rotations, scale_augment):
       rotations: "2dof" or "3dof" (`sphembed.data.sampling.sample_rotations`).
       scale_augment: A; scale factors uniform in [1 - A, 1 + A] per axis (all 1 when A = 0).
     """
-    from sphembed.data.sampling import sample_rotations
-
     rot_seed, scale_seed = np.random.SeedSequence(seed).spawn(2)
     R = sample_rotations(n_views, rotations, rot_seed)
     scales = np.random.default_rng(scale_seed).uniform(1 - scale_augment, 1 + scale_augment, (n_views, 3))

@@ -1,9 +1,12 @@
 """`sphembed make-data`: TFRecord datasets (views, sphere maps, rotations) from procedural shapes or mesh folders.
 
-No TensorFlow import at module level (the command line stays fast); `run` imports what it needs.
+No TensorFlow import (the command line stays fast).
 """
 
 import os
+
+from sphembed.data.make_data import build_dataset
+from sphembed.presets import config_from_args
 
 __all__ = ["register", "run"]
 
@@ -16,6 +19,11 @@ def _meshes_per_category(text):
     if len(parts) == 2:
         return {"train": parts[0], "test": parts[1]}
     raise ValueError(f"--meshes-per-category must be N or TRAIN,TEST, got {text!r}")
+
+
+def _categories(text):
+    """"A,B,..." -> ["A", "B", ...]; "all" stays "all" (every category of the source, `sphembed.presets`)."""
+    return text if text == "all" else text.split(",")
 
 
 def register(subparsers):
@@ -48,7 +56,7 @@ def register(subparsers):
     p.add_argument("--meshes-per-category", type=_meshes_per_category, default=None, metavar="N|TRAIN,TEST",
                    help="meshes per category and split (procedural: how many to make; folders: a cap on the "
                    "meshes that load, filled in file order past bad files)")
-    p.add_argument("--categories", default=None, metavar="A,B,...|all",
+    p.add_argument("--categories", type=_categories, default=None, metavar="A,B,...|all",
                    help="comma-separated categories to use; all: every category of the source (preset)")
     p.add_argument("--test-fraction", type=float, default=None,
                    help="share of each category in the test split for folders without train/test folders")
@@ -62,18 +70,7 @@ def register(subparsers):
 
 
 def run(args):
-    from sphembed.data.make_data import build_dataset
-    from sphembed.presets import get_preset
-
-    cfg = get_preset(args.preset, "data", source=args.source, rotations=args.rotations,
-                     views_per_mesh=args.views_per_mesh, sphere_bandwidth=args.sphere_bandwidth,
-                     image_size=args.image_size, color=args.color, seed=args.seed, on_error=args.on_error,
-                     scale_augment=args.scale_augment, meshes_per_category=args.meshes_per_category,
-                     categories=None if args.categories in (None, "all") else args.categories.split(","),
-                     test_fraction=args.test_fraction, up=args.up, front=args.front,
-                     meshes_per_shard=args.meshes_per_shard)
-    if args.categories == "all":
-        cfg["categories"] = None
+    cfg = config_from_args(args, "data")
     if cfg["source"] != "procedural" and not os.path.isdir(cfg["source"]):
         raise SystemExit(f"make-data: --source {cfg['source']!r} is neither 'procedural' nor a folder of meshes")
     try:

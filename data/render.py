@@ -26,6 +26,9 @@ import multiprocessing
 import os
 
 import numpy as np
+import trimesh
+
+from sphembed.data.gl_backend import require_backend
 
 __all__ = ["CAMERA_DISTANCE", "YFOV", "COLORS", "focal_length_pixels", "Renderer", "render_view", "worker_pool"]
 
@@ -52,8 +55,6 @@ def focal_length_pixels(image_size):
 
 def _pose_looking_along(direction):
     """4x4 pose whose -z axis points along `direction` (pyrender lights and cameras look down their -z)."""
-    import trimesh
-
     return trimesh.geometry.align_vectors([0, 0, -1], np.asarray(direction, float) / np.linalg.norm(direction))
 
 
@@ -73,6 +74,10 @@ class Renderer:
             raise ValueError(f"color must be one of {COLORS}, got {color!r}")
         if int(image_size) < 8:
             raise ValueError(f"image_size must be >= 8, got {image_size}")
+        # Not at module level: importing pyrender loads PyOpenGL, which fixes its platform from PYOPENGL_PLATFORM
+        # then, and a spawned worker imports this module (to find `_init_worker`) before that initializer sets it;
+        # and processes that import this module for its constants or `worker_pool` (make-data's main process,
+        # KeypointNet's with TensorFlow) must not load OpenGL.
         import pyrender
 
         self._pyrender = pyrender
@@ -95,8 +100,6 @@ class Renderer:
         Returns:
           (image uint8 [H, W, 1|3], depth float32 [H, W], mask uint8 [H, W]).
         """
-        import trimesh
-
         pyrender = self._pyrender
         pose = np.eye(4)
         if R is not None:
@@ -152,7 +155,5 @@ def worker_pool(workers, backend=None):
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if backend is None:
-        from sphembed.data.gl_backend import require_backend
-
         backend = require_backend()
     return multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(backend,))

@@ -14,7 +14,6 @@ sampling error.
 import numpy as np
 
 from sphembed.models.sphere.grids import sphere_points
-
 from sphembed.models.sphere.shapes import check_bandwidth
 
 __all__ = ["sphere_map"]

@@ -1,12 +1,15 @@
-"""TF-Hub reusable SavedModels: export (export_sphcnn, export_reusable) and frozen loading (load_targets_layer).
+"""TF-Hub reusable SavedModels: export of the trained networks, and frozen loading of the target module.
 
-Public names are imported lazily from their modules so that `sphembed --help` does not import TensorFlow:
+  reusable.py      export_reusable, load_module, module_specs: Keras 3 models as TF2 reusable SavedModels and back
+  sphcnn.py        export_sphcnn, export_from_checkpoint: the spherical-CNN target module (its endpoints)
+  targets.py       HubTargets, load_targets_layer, list_endpoints: a frozen Keras layer around an exported module
+  image_inputs.py  serving_images, image_signatures, export_image_module: serving signatures that take images of any
+                   size, float32 in [0, 1] or uint8, converted in the graph to the trained images
+  cli.py           registers `sphembed export-hub`
 
-  reusable: export_reusable, load_module, module_specs
-  sphcnn:   export_sphcnn, export_from_checkpoint
-  targets:  HubTargets, load_targets_layer, list_endpoints
-  image_inputs: serving_images, image_signatures, export_image_module (images of any size / dtype, converted in
-            the graph)
+Conventions (DESIGN.md §5): a module has `__call__(inputs, training=False)`, `variables`, `trainable_variables`,
+`regularization_losses` and loads with `tensorflow_hub.load` in a process that never imported sphembed. Public
+names are imported lazily from their modules so that `sphembed --help` does not import TensorFlow.
 """
 
 from sphembed.lazy_exports import lazy_exports

@@ -16,7 +16,7 @@ EXPORTERS = {
     "pose": ("sphembed.pose.serving:export_pose_from_checkpoint",
              "embedding model (train-embedding's best.keras, or an exported embedding module) -> module whose "
              "serving_default(image_a, image_b) returns {rotation [b, 3, 3] = R_b R_a^T, euler_zyz [b, 3], score [b]}"),
-    "embedding": ("sphembed.models.train.embedding:export_embedding_from_checkpoint",
+    "embedding": ("sphembed.hub_export.embedding:export_embedding_from_checkpoint",
                   "EmbeddingNet (train-embedding's embedding.keras or run directory) -> module images [b, H, W, c] "
                   "-> {embedding [b, 2b, 2b, C]}"),
     "synthesis": ("sphembed.synthesis.serving:export_synthesis_from_checkpoint",
@@ -36,7 +36,8 @@ def register(subparsers):
                               "channels: converted in the graph to the trained size and channels; out-of-range or "
                               "non-finite values raise InvalidArgumentError naming the input.")
     p.add_argument("--model", required=True, choices=sorted(EXPORTERS), help="which model the checkpoint holds")
-    p.add_argument("--checkpoint", required=True, help="trained model file (.keras), e.g. RUN_DIR/best.keras")
+    p.add_argument("--checkpoint", required=True, help="trained model: a .keras file (e.g. RUN_DIR/best.keras) or, for "
+                   "embedding, pose and synthesis, a run directory (`sphembed.models.train.run_dir`)")
     p.add_argument("--out", required=True, help="output directory of the SavedModel (overwritten)")
     p.add_argument("--endpoints", nargs="*", help="only these outputs (default: all)")
     p.add_argument("--preset", default="demo", choices=("demo", "paper"),

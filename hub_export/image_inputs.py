@@ -23,7 +23,10 @@ TensorFlow casts numpy arrays to the signature's dtype), and for multi-image sig
 is part of the signature: a [H, W, c] image fails argument binding (TypeError) before the graph runs.
 """
 
+import keras
 import tensorflow as tf
+
+from sphembed.hub_export.reusable import export_reusable
 
 __all__ = ["LUMA_WEIGHTS", "serving_images", "image_signatures", "export_image_module"]
 
@@ -146,10 +149,6 @@ def export_image_module(path, model, output):
       [batch, H, W, c] at the trained size -> {output: ...}; `serving_default(inputs)` float32 and
       `serving_uint8(inputs)` uint8 images [batch, any H, any W, 1 or 3] -> {output: ...} (`image_signatures`).
     """
-    import keras
-
-    from sphembed.hub_export.reusable import export_reusable
-
     shape = tuple(model.input_shape[1:])
     images = keras.Input(shape, name="image")
     wrapper = keras.Model(images, {output: model(images)}, name=f"{output}_module")

@@ -23,10 +23,10 @@ Properties (checked in tests/test_losses.py):
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sphembed.models.sphere.grids import area_weights
-
 from sphembed.models.sphere.shapes import bandwidth_of
 
 __all__ = [
@@ -157,8 +157,6 @@ def channel_rms(targets):
     area weights (mean 1): the spread that the SO(3) correlation sees. Channels that are constant over the sphere
     (s_c at round-off of their values) get s_c = 1 (nothing to scale).
     """
-    import numpy as np
-
     t = np.asarray(targets, np.float64)
     w = area_weights(bandwidth_of(t, "targets"), "float64")[None, :, None, None]
     centered = t - (w * t).mean(axis=(1, 2), keepdims=True)

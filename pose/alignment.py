@@ -34,9 +34,8 @@ import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
 from sphembed.models.sphere.grids import so3_grid
-
-from sphembed.models.sphere.shapes import check_bandwidth
 from sphembed.models.sphere.rotations import euler_to_matrix, matrix_to_euler
+from sphembed.models.sphere.shapes import check_bandwidth
 from sphembed.models.sphere.wigner import wigner_d_np
 from sphembed.pose.compiled import call_cached
 from sphembed.pose.correlation import as_map_pair, correlation_coefficients

@@ -1,9 +1,14 @@
 """`sphembed eval-pose`: the paper's relative-pose protocol (Table 2) for registered methods.
 
-No TensorFlow import at module level (the command line stays fast); `run` imports what it needs.
+No TensorFlow import at module level (the command line stays fast); `run` imports the protocol.
 """
 
 import os
+
+from sphembed.pose.methods import get_method, load_method_modules
+from sphembed.pose.metrics import AXES
+from sphembed.pose.tables import markdown_table, write_report
+from sphembed.presets import config_from_args
 
 __all__ = ["register", "run"]
 
@@ -57,13 +62,8 @@ def register(subparsers):
 
 def run(args):
     from sphembed.pose.protocol import dataset_label, evaluate
-    from sphembed.pose.methods import get_method, load_method_modules
-    from sphembed.pose.metrics import AXES
-    from sphembed.pose.tables import markdown_table, write_report
-    from sphembed.presets import get_preset
 
-    cfg = get_preset(args.preset, "pose", out_bandwidth=args.out_bandwidth, batch_size=args.batch_size,
-                     pairs_per_instance=args.pairs_per_instance)
+    cfg = config_from_args(args, "pose")
     data_dirs = {}
     for text in args.data:
         label, path = _key_value(text, "--data")

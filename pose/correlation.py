@@ -24,8 +24,8 @@ correlation grid is `[batch, 2B' (alpha), 2B' (beta), 2B' (gamma)]`.
 
 import tensorflow as tf
 
-from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
 from sphembed.models.sphere.harmonics import sht
+from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
 from sphembed.models.sphere.wigner import wigner_D
 from sphembed.pose.compiled import call_cached
 from sphembed.pose.torus import check_chat, compact_torus, torus_coefficients, torus_grid, torus_grid_tables

@@ -12,8 +12,10 @@ feature it consumes ("image" for image-based methods, "sphere" for the ray-cast 
 Factories take `model` (a path or None) and the keyword options the command passes (`out_bandwidth`, `refine`);
 they may ignore options they do not use. Plug-ins: modules listed in METHOD_MODULES (or passed with
 `eval-pose --plugin MODULE`) are imported by `load_method_modules` and register their methods on import.
-Built in: "embedding" (embed both images, align the embeddings) and "oracle-sphere" (align the ground-truth sphere
-maps of the two views: an upper bound for the correlation step, not a learned method).
+Built in: "embedding" (embed both images, align the embeddings), "oracle-sphere" (align the ground-truth sphere
+maps of the two views: an upper bound for the correlation step, not a learned method), and the baselines of the
+paper's Table 2, "regression" and "keypointnet" (a train-regression / train-keypointnet run or .keras file, loaded
+by `sphembed.models.train.run_dir.load_run`).
 This module does not import TensorFlow at import time.
 """
 
@@ -22,8 +24,8 @@ import importlib
 __all__ = ["METHOD_MODULES", "FEATURES", "register_method", "get_method", "available_methods",
            "load_method_modules", "traced_method"]
 
-# Modules that register more methods when imported (the baselines add theirs here).
-METHOD_MODULES = ("sphembed.models.train.baselines",)
+# Modules that register more methods when imported (none built in: every built-in method is defined here).
+METHOD_MODULES = ()
 FEATURES = ("image", "sphere")
 _REGISTRY = {}
 
@@ -95,3 +97,24 @@ def _make_oracle_sphere(model=None, out_bandwidth=None, refine=True):
     from sphembed.pose.alignment import align
 
     return traced_method(lambda spheres_a, spheres_b: align(spheres_b, spheres_a, out_bandwidth, refine)[0])
+
+
+def _baseline_method(name, model):
+    if model is None:
+        raise ValueError(f"method {name!r} needs --model (a .keras file or a train-{name} run directory)")
+    from sphembed.models.train.run_dir import load_run
+
+    net = load_run(model, stage=name) if isinstance(model, str) else model
+    return traced_method(net.relative_pose)
+
+
+@register_method("regression", feature="image")
+def _make_regression(model=None, out_bandwidth=None, refine=True):
+    """Pose regression: R̂_ab = R̂_b R̂_aᵀ from the regressed orientations (correlation options unused)."""
+    return _baseline_method("regression", model)
+
+
+@register_method("keypointnet", feature="image")
+def _make_keypointnet(model=None, out_bandwidth=None, refine=True):
+    """KeypointNet: Procrustes rotation of the two views' keypoints (correlation options unused)."""
+    return _baseline_method("keypointnet", model)

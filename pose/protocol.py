@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from sphembed.data.manifest import read_manifest
+from sphembed.data.pairs import make_pairs, pair_rows
 from sphembed.data.splits import load_split
 from sphembed.pose.metrics import pose_errors_deg, summarize
 from sphembed.pose.tables import KINDS
@@ -43,8 +45,6 @@ def load_pairs(data_dir, kind, split="test", partners=3, seed=0):
                 split, partners, seed):
             pairs = stored["pairs"]
     if pairs is None:  # no stored list for these settings: make it (deterministic, as make-data does)
-        from sphembed.data.pairs import make_pairs
-
         pairs = make_pairs(data_dir, split=split, kind=kind, partners=partners, seed=seed)
     pairs = np.asarray(pairs, dtype=np.int64)
     if pairs.ndim != 2 or pairs.shape[1] != 2:
@@ -55,10 +55,8 @@ def load_pairs(data_dir, kind, split="test", partners=3, seed=0):
 def dataset_label(data_dir):
     """"2DOF" / "3DOF" from the dataset manifest's rotation regime, else the directory name."""
     try:
-        from sphembed.data.records import read_manifest
-
         rotations = read_manifest(data_dir).get("rotations")
-    except (ImportError, OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):
         rotations = None
     return str(rotations).upper() if rotations else os.path.basename(os.path.normpath(data_dir))
 
@@ -103,8 +101,6 @@ def evaluate_arrays(method_name, method, inputs, rotations, categories, indices,
     Raises:
       ValueError: if a pair names an index that is not in the dataset.
     """
-    from sphembed.data.pairs import pair_rows
-
     symmetric = symmetric or {}
     records, errors = [], {}
     for kind, index_pairs in pairs.items():

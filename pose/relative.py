@@ -6,9 +6,10 @@ R_ab = R_b R_a^T (DESIGN.md §3). Hence R_ab = align(E(I_b), E(I_a)). For a mesh
 T = Phi(S(M)) and an image I of M in pose R, E(I) ~ Lambda_R T, so R = align(E(I), T).
 
 A model is a Keras model, a loaded SavedModel / TF-Hub module, any callable of TensorFlow ops, or a path:
-`load_model(path)` opens `.keras` checkpoints and SavedModel / Hub directories. Called eagerly, `relative_pose` runs
-one tf.function per (model, image shapes, options), traced on the first call (a Keras model called eagerly costs
-~100 ms per call, traced a few ms); inside a caller's tf.function it adds its ops to the caller's graph.
+`load_model(path)` opens run directories, `.keras` checkpoints and SavedModel / Hub directories. Called eagerly,
+`relative_pose` runs one tf.function per (model, image shapes, options), traced on the first call (a Keras model
+called eagerly costs ~100 ms per call, traced a few ms); inside a caller's tf.function it adds its ops to the
+caller's graph.
 """
 
 import functools
@@ -18,34 +19,22 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from sphembed.data.meshes import normalize_mesh
+from sphembed.data.spheremap import sphere_map
+from sphembed.models.train.run_dir import load_run
 from sphembed.pose.alignment import align
 
 __all__ = ["load_model", "call_model", "relative_pose", "align_image_to_mesh"]
 
 
 def load_model(path):
-    """A model from a `.keras` / `.h5` file (Keras 3), a train-embedding run directory (its embedding.keras), or a
-    SavedModel / TF-Hub module directory (tensorflow_hub.load).
+    """A model from a path: a run directory of any sphembed trainer, a `.keras` / `.h5` file or a SavedModel / TF-Hub
+    module directory (`sphembed.models.train.run_dir.load_run`).
 
     Raises:
       ValueError: if path is none of these.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        from sphembed.hub_export.reusable import import_hub
-
-        return import_hub().load(path)
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "embedding.keras")):
-        path = os.path.join(path, "embedding.keras")
-    if os.path.isfile(path) and path.endswith((".keras", ".h5")):
-        import keras
-
-        import sphembed.models.nets.encoder_decoder  # noqa: F401  (register the embedding classes for deserialization)
-        import sphembed.models.nets.lifted  # noqa: F401
-
-        return keras.saving.load_model(path, compile=False)
-    raise ValueError(f"model path {path!r} is neither a .keras/.h5 file, a train-embedding run directory (with "
-                     "embedding.keras) nor a SavedModel directory (with saved_model.pb)")
+    return load_run(path)
 
 
 def call_model(model, x, endpoint=None, name="model"):
@@ -158,9 +147,6 @@ def _mesh_maps(mesh, bandwidth):
     if isinstance(meshes, (list, tuple)) and meshes and all(hasattr(m, "vertices") for m in meshes):
         if bandwidth is None:
             raise ValueError("bandwidth (B of the spherical CNN's 2B x 2B input) is needed to ray-cast meshes")
-        from sphembed.data.meshes import normalize_mesh
-        from sphembed.data.spheremap import sphere_map
-
         return tf.constant(np.stack([sphere_map(normalize_mesh(m.copy()), bandwidth) for m in meshes]))
     maps = tf.convert_to_tensor(mesh, tf.float32)
     if maps.shape.rank != 4:

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from sphembed.hub_export.image_inputs import image_signatures
 from sphembed.models.sphere.rotations import matrix_to_euler
-from sphembed.pose.relative import relative_pose
+from sphembed.pose.relative import load_model, relative_pose
+from sphembed.presets import get_preset
 
 __all__ = ["PoseModule", "export_pose_module", "export_pose_from_checkpoint", "OUTPUTS"]
 
@@ -101,8 +102,5 @@ def export_pose_from_checkpoint(checkpoint, path, endpoints=None, out_bandwidth=
     Returns:
       path.
     """
-    from sphembed.presets import get_preset
-    from sphembed.pose.relative import load_model
-
     out_bandwidth = out_bandwidth or get_preset(preset, "pose")["out_bandwidth"]
     return export_pose_module(load_model(checkpoint), path, out_bandwidth, outputs=tuple(endpoints or OUTPUTS))

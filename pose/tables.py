@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from sphembed import report
 from sphembed.pose.metrics import FLIP_DEG, THRESHOLDS_DEG
 
 __all__ = ["RECORD_FIELDS", "KINDS", "table_rows", "markdown_table", "write_csv", "write_json", "plot_error_histograms",
@@ -55,9 +56,7 @@ def table_rows(records):
 
 def markdown_table(records):
     """The Table-2 layout as a markdown string (see `table_rows`)."""
-    from sphembed.report import markdown_table as render
-
-    return render(*table_rows(records))
+    return report.markdown_table(*table_rows(records))
 
 
 def write_csv(records, path):

@@ -28,7 +28,6 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.sphere.grids import so3_grid
-
 from sphembed.models.sphere.shapes import check_bandwidth
 from sphembed.models.sphere.wigner import wigner_d_np
 

@@ -8,6 +8,10 @@ frames of a closed 3D tumble), "euler:ALPHA,BETA,GAMMA" (one rotation Rz(alpha) 
 import json
 import os
 
+from sphembed.models.train.flags import add_run_dir_argument, add_training_arguments
+from sphembed.presets import config_from_args
+from sphembed.synthesis.visualize import image_grid, save_gif, save_png
+
 __all__ = ["register", "parse_rotations", "run_train", "run_synthesize", "run_eval"]
 
 
@@ -44,14 +48,12 @@ def parse_rotations(tokens):
 
 
 def register(subparsers):
-    from sphembed.models.train.embedding import add_training_arguments
-
     t = subparsers.add_parser(
         "train-synthesis", help="train the Synthesizer (spherical embedding -> image) for novel views",
         description="Trains G with an L1 pixel loss to decode embeddings of single views back to the views: "
         "embeddings predicted by an EmbeddingNet trained on the synthesis endpoint (--source predicted; one is "
         "trained into RUN_DIR/embedding when --embedding-model is not given) or the spherical-CNN targets "
-        "(--source targets). Writes RUN_DIR/synthesizer.keras and synthesis_info.json; resumes interrupted runs.")
+        "(--source targets). Writes RUN_DIR/synthesizer.keras and run_info.json; resumes interrupted runs.")
     add_training_arguments(t, "synthesis")
     t.add_argument("--embedding-model", default=None, metavar="PATH",
                    help="EmbeddingNet trained on the synthesis endpoint (.keras or train-embedding run directory); "
@@ -68,7 +70,7 @@ def register(subparsers):
         "synthesize", help="novel views of one image: a PNG grid and turntable / 3D-tumble GIFs",
         description="Embeds the image, rotates the embedding exactly (Wigner-D) and decodes it. Writes OUT/grid.png "
         "(the input, then one view per --rotations entry), OUT/turntable.gif and OUT/tumble.gif.")
-    s.add_argument("--run", required=True, metavar="DIR", help="train-synthesis run directory (or its synthesizer.keras)")
+    add_run_dir_argument(s, "train-synthesis run directory (or its synthesizer.keras)", old="--run")
     source = s.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", metavar="PATH", help="input image file (any format pillow reads; resized)")
     source.add_argument("--data", metavar="DIR", help="take the input from this dataset (with --index)")
@@ -86,7 +88,7 @@ def register(subparsers):
         description="Synthesizes view b of each held-out view pair (a, b) of one mesh from view a and R_b R_a^T and "
         "compares it with the rendered view, next to the baseline that returns view a. Writes "
         "synthesis_eval.json, synthesis_report.md and PNG grids into --out.")
-    e.add_argument("--run", required=True, metavar="DIR", help="train-synthesis run directory")
+    add_run_dir_argument(e, "train-synthesis run directory", old="--run")
     e.add_argument("--data", required=True, metavar="DIR", help="dataset directory from make-data")
     e.add_argument("--split", default="test", help="held-out split (default test)")
     e.add_argument("--partners", type=int, default=3, help="view pairs per view (default 3)")
@@ -98,22 +100,16 @@ def register(subparsers):
 
 
 def run_train(args):
-    from sphembed.models.train.embedding import preset_from_args
-    from sphembed.presets import get_preset
     from sphembed.synthesis.train import train_synthesis
 
-    cfg = preset_from_args(args, "synthesis")
-    preset = get_preset(args.preset, "embedding")  # the EmbeddingNet trained when none is given
-    embedding_cfg = {k: preset[k] for k in ("architecture", "latent_dim", "base_filters", "max_filters",
-                                            "lift_bandwidth", "stem_stride", "context_filters", "batch_size", "learning_rate",
-                                            "lr_decay", "targets", "loss", "target_scaling", "targets_from")}
-    embedding_cfg["lr_boundaries"] = [b * cfg["embedding_epochs"] / preset["epochs"] for b in preset["lr_boundaries"]]
+    cfg = config_from_args(args, "synthesis")  # with the EmbeddingNet trained when none is given (embedding_config)
     if not os.path.isdir(args.data):
         raise SystemExit(f"train-synthesis: --data {args.data!r} is not a directory")
     _, info = train_synthesis(args.data, args.module, args.run_dir, embedding_model=args.embedding_model,
-                              strategy=args.strategy, verbose=args.verbose, embedding_config=embedding_cfg, **cfg)
-    print(f"train-synthesis: {info['synthesizer']} (endpoint {info['target_endpoint']}, source {info['source']}, "
-          f"val L1 {info['val_l1']:.4g})")
+                              strategy=args.strategy, verbose=args.verbose, **cfg)
+    cfg = info["config"]
+    print(f"train-synthesis: {os.path.join(args.run_dir, info['model'])} (endpoint {cfg['target_endpoint']}, "
+          f"source {cfg['source']}, val L1 {info['results']['val_l1']:.4g})")
     return 0
 
 
@@ -134,13 +130,12 @@ def run_synthesize(args):
     from sphembed.synthesis.novel_view import novel_views
     from sphembed.synthesis.rotate import tumble_rotations, turntable_rotations
     from sphembed.synthesis.train import load_synthesis_run
-    from sphembed.synthesis.visualize import image_grid, save_gif, save_png
 
     try:
         rotations = parse_rotations(args.rotations)
     except ValueError as err:
         raise SystemExit(f"synthesize: --rotations: {err}")
-    E, G, _ = load_synthesis_run(args.run)
+    E, G, _ = load_synthesis_run(args.run_dir)
     shape = tuple(E.input_shape[1:])
     if args.image:
         if not os.path.isfile(args.image):
@@ -174,19 +169,22 @@ def run_eval(args):
     from sphembed.synthesis.rotate import turntable_rotations
     from sphembed.synthesis.train import load_synthesis_run
 
-    E, G, info = load_synthesis_run(args.run)
+    from sphembed.models.train.targets import target_dataset
+
+    E, G, info = load_synthesis_run(args.run_dir)
+    module, endpoint = info["inputs"].get("module"), info["config"]["target_endpoint"]
     targets = None
     if not args.no_oracle:
-        if not os.path.isdir(info.get("module") or ""):
-            raise SystemExit(f"eval-synthesis: the run's spherical-CNN module {info.get('module')!r} is missing; "
+        if not os.path.isdir(module or ""):
+            raise SystemExit(f"eval-synthesis: the run's spherical-CNN module {module!r} is missing; "
                              "pass --no-oracle to skip the oracle row")
-        from sphembed.models.train.embedding import target_dataset
-
-        ds, _ = target_dataset(args.data, args.split, info["module"], info["target_endpoint"])
+        ds, _ = target_dataset(args.data, args.split, module, endpoint)
         targets = np.stack([t.numpy() for t in ds])
     results, examples = evaluate_synthesis(E, G, args.data, args.split, partners=args.partners, seed=args.seed,
                                            targets=targets)
-    results["model"] = {k: info.get(k) for k in ("target_endpoint", "source", "embedding_model", "synthesizer")}
+    results["model"] = {"target_endpoint": endpoint, "source": info["config"]["source"],
+                        "embedding_model": info["inputs"]["embedding_model"],
+                        "synthesizer": os.path.join(os.path.abspath(args.run_dir), info["model"])}
     inputs = np.stack([grid[0, 0] for grid in examples.values()])  # one input view per category
     turntable = novel_views(inputs, turntable_rotations(8), E, G).numpy()
     grids = {"turntable": np.concatenate([inputs[:, None], np.clip(turntable, 0, 1)], axis=1)}

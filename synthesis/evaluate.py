@@ -18,6 +18,15 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
+
+from sphembed.data.pairs import make_pairs, pair_rows
+from sphembed.data.splits import load_split
+from sphembed.progress import progress_bar
+from sphembed.report import markdown_table
+from sphembed.synthesis.novel_view import synthesize_views
+from sphembed.synthesis.rotate import rotate_embedding
+from sphembed.synthesis.visualize import image_grid, save_png
 
 __all__ = ["SILHOUETTE_THRESHOLD", "ANGLE_BINS", "image_metrics", "evaluate_synthesis", "write_report"]
 
@@ -35,8 +44,6 @@ def image_metrics(pred, true):
     Returns:
       dict {"psnr", "ssim", "iou"} of float64 [batch] (IoU is 1 when both silhouettes are empty).
     """
-    import tensorflow as tf
-
     pred = tf.clip_by_value(tf.convert_to_tensor(pred, tf.float32), 0.0, 1.0)
     true = tf.convert_to_tensor(true, tf.float32)
     sp = tf.reduce_max(pred, axis=-1) > SILHOUETTE_THRESHOLD
@@ -71,12 +78,6 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
       {bin: {row: {metric: mean}}}}; examples {cat: float32 [k, 3 or 4, H, W, c]} (input, rendered target,
       synthesized, and synthesized from the targets when given).
     """
-    from sphembed.data.pairs import make_pairs, pair_rows
-    from sphembed.data.splits import load_split
-    from sphembed.progress import progress_bar
-    from sphembed.synthesis.novel_view import synthesize_views
-    from sphembed.synthesis.rotate import rotate_embedding
-
     data = load_split(data_dir, "image", split, batch_size)
     rows = pair_rows(data["index"], make_pairs(data_dir, split=split, kind="IB", partners=partners, seed=seed))
     images, rotations = data["image"].astype(np.float32), data["rotation"]
@@ -121,8 +122,6 @@ def evaluate_synthesis(embedding_model, synthesizer, data_dir, split="test", par
 
 
 def _table(groups, label):
-    from sphembed.report import markdown_table
-
     return markdown_table([label, "method", "PSNR (dB)", "SSIM", "silhouette IoU", "pairs"],
                           [[name, row, f"{rows[row]['psnr']:.2f}", f"{rows[row]['ssim']:.3f}",
                             f"{rows[row]['iou']:.3f}", rows[row]["pairs"]]
@@ -138,8 +137,6 @@ def write_report(results, examples, out_dir, turntables=None, title="Novel-view 
       turntables: optional {name: float [rows, cols, H, W, c]} extra grids (e.g. turntables of a few inputs).
       title: report heading.
     """
-    from sphembed.synthesis.visualize import image_grid, save_png
-
     os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
     with open(os.path.join(out_dir, "synthesis_eval.json"), "w") as fh:
         json.dump(results, fh, indent=2)

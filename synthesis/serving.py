@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from sphembed.hub_export.image_inputs import image_signatures
 from sphembed.synthesis.novel_view import synthesize_views
+from sphembed.synthesis.train import load_synthesis_run
 
 __all__ = ["NovelViewModule", "export_synthesis_module", "export_synthesis_from_checkpoint"]
 
@@ -77,9 +78,7 @@ def export_synthesis_module(embedding_model, synthesizer, path, image_shape=None
 
 def export_synthesis_from_checkpoint(checkpoint, path, endpoints=None):
     """Exports a train-synthesis run (its directory or synthesizer.keras; the EmbeddingNet named in its
-    synthesis_info.json) as the novel-view SavedModel. `endpoints` must be None (the module has one output)."""
-    from sphembed.synthesis.train import load_synthesis_run
-
+    run_info.json) as the novel-view SavedModel. `endpoints` must be None (the module has one output)."""
     if endpoints:
         raise ValueError(f"the synthesis module has the single output 'image', got endpoints {list(endpoints)}")
     embedding_model, synthesizer, _ = load_synthesis_run(checkpoint)

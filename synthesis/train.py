@@ -7,14 +7,23 @@ G is trained with an L1 pixel loss to map the embedding of a view back to the vi
 Novel views then come from G(Lambda_R E(I)) (`sphembed.synthesis.novel_view`).
 
 When no EmbeddingNet is given, one is trained first on the synthesis endpoint (RUN_DIR/embedding, a train-embedding
-run). The synthesizer run (RUN_DIR/synthesizer) has the standard files of `sphembed.models.train.fit`; the run
-directory also receives `synthesizer.keras` (G alone) and `synthesis_info.json` (embedding model, endpoint, module,
-source, shapes, validation L1), which `synthesize`, `eval-synthesis` and `export-hub --model synthesis` read.
+run). The run directory follows `sphembed.models.train.run_dir` (stage "synthesis": the fit files of the
+embed-then-synthesize model, synthesizer.keras = G alone, and run_info.json whose inputs name the embedding model and
+the module, read by `synthesize`, `eval-synthesis` and `export-hub --model synthesis` through `load_synthesis_run`).
 """
 
-import json
 import math
 import os
+
+import keras
+import tensorflow as tf
+
+from sphembed.data.records import make_dataset
+from sphembed.data.splits import split_count
+from sphembed.models.nets.encoder_decoder import Synthesizer
+from sphembed.models.train.embedding import embedding_dataset, train_embedding
+from sphembed.models.train.fit import fit_and_record, learning_rate_schedule, make_strategy
+from sphembed.models.train.run_dir import finish_run, load_run, read_run_info
 
 __all__ = ["train_synthesis", "load_synthesis_run"]
 
@@ -22,19 +31,12 @@ SOURCES = ("predicted", "targets")
 
 
 def _image_dataset(data_dir, split, batch_size, shuffle, seed):
-    import tensorflow as tf
-
-    from sphembed.data.records import make_dataset
-    from sphembed.data.splits import split_count
-
     ds = make_dataset(data_dir, split, batch_size=batch_size, shuffle=shuffle, seed=seed, features=("image",))
     steps = math.ceil(split_count(data_dir, split) / batch_size)  # known cardinality: a progress bar with a total
     return ds.map(lambda ex: (ex["image"], ex["image"])).apply(tf.data.experimental.assert_cardinality(steps))
 
 
 def _target_image_dataset(data_dir, split, module, endpoint, batch_size, shuffle, seed):
-    from sphembed.models.train.embedding import embedding_dataset
-
     ds, _ = embedding_dataset(data_dir, split, module, endpoint, batch_size, shuffle=shuffle, seed=seed)
     return ds.map(lambda image, target: (target, image))
 
@@ -59,33 +61,29 @@ def train_synthesis(data_dir, module, run_dir, target_endpoint, embedding_model=
       embedding_epochs: epochs of the EmbeddingNet trained when none is given.
       seed: seed of weights and shuffling.
       strategy: tf.distribute strategy name.
-      embedding_config: dict of train_embedding sizes/rates for the EmbeddingNet trained here (preset 'embedding').
+      embedding_config: dict of train_embedding sizes/rates for the EmbeddingNet trained here (the preset's, see
+        `sphembed.presets.stage_config`).
       train_split, val_split: dataset splits.
       verbose: Keras verbosity.
 
     Returns:
-      (synthesizer, info): the trained Synthesizer and the dict written to RUN_DIR/synthesis_info.json.
+      (synthesizer, info): the trained Synthesizer and the run_info dict written to RUN_DIR/run_info.json (inputs:
+      module, embedding_model; results: image_shape, embedding_shape, val_l1).
 
     Raises:
       ValueError: for an unknown source, or an embedding model trained on another endpoint.
     """
-    import keras
-
-    from sphembed.models.nets.encoder_decoder import Synthesizer
-    from sphembed.data.splits import split_count
-    from sphembed.models.train.embedding import (learning_rate_schedule, load_embedding_model, read_run_info,
-                                                 train_embedding)
-    from sphembed.models.train.fit import fit_and_record, make_strategy
-
+    config = {k: v for k, v in locals().items() if k not in ("data_dir", "module", "run_dir", "embedding_model",
+                                                             "verbose")}
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if embedding_model is None:
         embedding_model = os.path.join(run_dir, "embedding")
-        config = dict(embedding_config or {})
-        config.update(target_endpoint=target_endpoint, epochs=embedding_epochs, seed=seed)
-        if not os.path.isfile(os.path.join(embedding_model, "embedding.keras")):
-            train_embedding(data_dir, module, embedding_model, strategy=strategy, verbose=verbose, **config)
-    trained_on = read_run_info(embedding_model).get("target_endpoint")
+        embedding = dict(embedding_config or {})
+        embedding.update(target_endpoint=target_endpoint, epochs=embedding_epochs, seed=seed)
+        if not read_run_info(embedding_model):  # not trained yet, or killed before the end (resumed)
+            train_embedding(data_dir, module, embedding_model, strategy=strategy, verbose=verbose, **embedding)
+    trained_on = read_run_info(embedding_model).get("config", {}).get("target_endpoint")
     if trained_on not in (None, target_endpoint):
         raise ValueError(f"embedding model {embedding_model!r} was trained on endpoint {trained_on!r}, not "
                          f"{target_endpoint!r}")
@@ -93,7 +91,7 @@ def train_synthesis(data_dir, module, run_dir, target_endpoint, embedding_model=
     strategy = make_strategy(strategy)
     steps = math.ceil(split_count(data_dir, train_split) / batch_size)
     with strategy.scope():
-        E = load_embedding_model(embedding_model)
+        E = load_run(embedding_model, stage="embedding")
         E.trainable = False
         image_shape = list(E.input_shape[1:])
         embedding_shape = list(E.output_shape[1:])
@@ -113,40 +111,25 @@ def train_synthesis(data_dir, module, run_dir, target_endpoint, embedding_model=
     else:
         train_ds = _target_image_dataset(data_dir, train_split, module, target_endpoint, batch_size, True, seed)
         val_ds = _target_image_dataset(data_dir, val_split, module, target_endpoint, batch_size, False, seed)
-    history = fit_and_record(model, train_ds, os.path.join(run_dir, "synthesizer"), epochs, validation_data=val_ds,
-                             monitor="val_loss", verbose=verbose)
-    G.save(os.path.join(run_dir, "synthesizer.keras"))
+    history = fit_and_record(model, train_ds, run_dir, epochs, validation_data=val_ds, monitor="val_loss",
+                             verbose=verbose)
     last = history["epochs"][-1] if history["epochs"] else {}
-    embedding_path = embedding_model if embedding_model.endswith(".keras") else os.path.join(embedding_model,
-                                                                                             "embedding.keras")
-    info = {"embedding_model": os.path.abspath(embedding_path), "synthesizer": os.path.abspath(
-        os.path.join(run_dir, "synthesizer.keras")), "target_endpoint": target_endpoint,
-        "module": os.path.abspath(module), "source": source, "data_dir": os.path.abspath(data_dir),
-        "image_shape": image_shape, "embedding_shape": embedding_shape, "config": G.get_config(), "epochs": epochs,
-        "train_seconds": history.get("total_seconds"), "val_l1": last.get("val_loss")}
-    with open(os.path.join(run_dir, "synthesis_info.json"), "w") as fh:
-        json.dump(info, fh, indent=2, default=str)
+    info = finish_run(run_dir, "synthesis", G, history, data_dir, config,
+                      inputs={"module": os.path.abspath(module), "embedding_model": os.path.abspath(embedding_model)},
+                      results={"image_shape": image_shape, "embedding_shape": embedding_shape,
+                               "val_l1": last.get("val_loss")},
+                      replicas=strategy.num_replicas_in_sync)
     return G, info
 
 
 def load_synthesis_run(path):
-    """(EmbeddingNet, Synthesizer, info) of a train-synthesis run directory, or of its synthesizer.keras file.
+    """(EmbeddingNet, Synthesizer, info) of a train-synthesis run directory, or of its synthesizer.keras file: G is
+    the run's model (`load_run`), E the embedding model its run_info.json names.
 
     Raises:
-      ValueError: if the run's synthesis_info.json or a model file is missing.
+      ValueError: if path is not (in) a train-synthesis run directory, or a model file is missing.
     """
-    import keras
-
-    from sphembed.models.train.embedding import load_embedding_model
-
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    info_path = os.path.join(folder, "synthesis_info.json")
-    if not os.path.isfile(info_path):
-        raise ValueError(f"{path!r} is not a train-synthesis run: {info_path} is missing")
-    with open(info_path) as fh:
-        info = json.load(fh)
-    synthesizer = path if os.path.isfile(path) else os.path.join(folder, "synthesizer.keras")
-    if not os.path.isfile(synthesizer):
-        raise ValueError(f"no synthesizer model at {synthesizer!r}")
-    return (load_embedding_model(info["embedding_model"]), keras.saving.load_model(synthesizer, compile=False),
-            info)
+    info = read_run_info(path)
+    if info.get("stage") != "synthesis":
+        raise ValueError(f"{path!r} is not a train-synthesis run (no run_info.json of stage 'synthesis')")
+    return load_run(info["inputs"]["embedding_model"], stage="embedding"), load_run(path, stage="synthesis"), info

@@ -113,3 +113,30 @@ def test_report_markdown_and_html_hold_the_same_content(tmp_path):
     assert "<img src='fig.png'>" in page
     with pytest.raises(ValueError, match="unknown report block"):
         report.render_markdown([("bogus", 1)])
+
+
+def test_demo_report_reads_the_run_directories(tmp_path, monkeypatch):
+    """The report reads each stage's run_info.json (sphembed.models.train.run_dir): the spherical CNN's results and
+    every pose method's training budget reach report.md."""
+    from sphembed import demo_report
+    from sphembed.data.manifest import write_json
+
+    run = tmp_path / "run"
+    for stage, seconds in (("sphcnn", 11.0), ("embedding", 251.0), ("regression", 206.0), ("keypointnet", 199.0)):
+        (run / stage).mkdir(parents=True)
+        results = {"categories": ["a", "b"], "train_accuracy_rotated": 0.975, "test_accuracy_rotated": 0.5,
+                   "parameters": 1234, "seconds_per_epoch": 1.5, "equivariance_error": {"logits": 0.01}}
+        write_json(str(run / stage / "run_info.json"), {
+            "format": 1, "stage": stage, "model": f"{stage}.keras", "training": {"epochs": 3, "seconds": seconds},
+            "results": results if stage == "sphcnn" else {}})
+    (run / "pose").mkdir()
+    record = {"method": "embedding", "category": "all", "kind": "IB", "dataset": "3DOF", "n": 4, "median": 10.0,
+              "acc@15": 60.0, "acc@30": 80.0, "flip@30": 5.0}
+    write_json(str(run / "pose" / "pose_results.json"), {"records": [record]})
+    (run / "stages").mkdir()
+    write_json(str(run / "stages" / "sphcnn.json"), {"seconds": 11.0, "finished": "now"})
+    monkeypatch.setattr(demo_report, "aligned_views", lambda *args, **kwargs: {"a": 1.0})
+    text = open(demo_report.write_demo_report(str(run))).read()
+    assert "train 97.5%, test 50.0% (2 categories); 1,234 parameters" in text
+    for method, seconds in (("embedding", 251), ("regression", 206), ("KeypointNet", 199)):
+        assert f"| {method} | {seconds}" in text, method

@@ -22,9 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.sphere.grids import area_weights, quadrature_weights
-
-from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
 from sphembed.models.sphere.harmonics import isht, sht
+from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
 
 __all__ = [
     "SphericalConv",

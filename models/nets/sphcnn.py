@@ -24,16 +24,16 @@ is approximate); endpoint maps rotate with the input.
 import keras
 import tensorflow as tf
 
-from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
-from sphembed.models.losses import equivariance_error
-from sphembed.models.sphere.rotations import rotate_map
-from sphembed.models.sphere.harmonics import isht, sht
 from sphembed.models.layers.spherical import (
     SphericalAveragePool,
     SphericalBatchNormalization,
     SphericalConv,
     SphericalGlobalAverage,
 )
+from sphembed.models.losses import equivariance_error
+from sphembed.models.sphere.harmonics import isht, sht
+from sphembed.models.sphere.rotations import rotate_map
+from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
 
 __all__ = ["SphericalCNN", "endpoint_names", "endpoint_model", "equivariance_errors", "ENDPOINT_SUFFIX",
            "BOTTLENECK_RATIO"]

@@ -4,7 +4,8 @@
   shapes.py     static shape / argument checks shared by every sub-package (numpy-only)
   harmonics.py  spherical harmonic transforms sht / isht (complex and real bases, separable and dense)
   wigner.py     Wigner-d tables (eigenvectors of J_y), wigner_d, wigner_D
-  rotations.py  Euler angles <-> matrices, geodesic angle, rotations of coefficients and of sphere maps
+  rotations.py  Euler angles <-> matrices, geodesic angle, rotations of coefficients and of sphere maps, bilinear
+                sampling of maps at any unit vectors
   so3.py        SO(3) utilities of the baselines: Procrustes (Horn), chordal angle, 6D -> matrix, is_rotation
 
 Conventions: maps `[..., 2B, 2B, C]` (axis -3 theta north->south, axis -2 phi); coefficients `[..., L, 2L-1]` with

@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.sphere.grids import quadrature_weights, sphere_grid
-
 from sphembed.models.sphere.shapes import bandwidth_of, check_bandwidth
 from sphembed.models.sphere.wigner import jy_eigenvectors_np
 

@@ -11,9 +11,8 @@ import tensorflow as tf
 from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
 
 from sphembed.models.sphere.grids import sphere_points
-
-from sphembed.models.sphere.shapes import bandwidth_of, check_rotation_matrix
 from sphembed.models.sphere.harmonics import isht, sht
+from sphembed.models.sphere.shapes import bandwidth_of, check_rotation_matrix
 from sphembed.models.sphere.wigner import jy_eigenvectors
 
 __all__ = [
@@ -22,6 +21,7 @@ __all__ = [
     "geodesic_angle",
     "rotate_coefficients",
     "rotate_map",
+    "bilinear_sample",
     "ROTATE_METHODS",
 ]
 
@@ -117,8 +117,21 @@ def rotate_coefficients(flm, R, tables=None):
         return u * _phase(alpha, L, flm.dtype)[..., None, None, :]
 
 
-def _bilinear_on_grid(f, points):
-    """Sample maps f [batch, 2B, 2B, C] at unit vectors points [batch, 2B, 2B, 3] (theta clamped, phi periodic)."""
+def bilinear_sample(f, points):
+    """Grid maps evaluated at arbitrary unit vectors by bilinear interpolation in (theta, phi).
+
+    A grid point (j, k) sits at theta = pi (j + 1/2) / 2B, phi = 2 pi k / 2B (`sphere_points`); theta is clamped to
+    the first and last rows (no interpolation across the poles), phi wraps around. `rotate_map(method="bilinear")`
+    is this at points R^T w; it also serves warps that are not rotations (e.g. the anisotropic scaling
+    augmentation of the spherical CNN).
+
+    Args:
+      f: float [batch, 2B, 2B, C] maps (axis 1 theta north->south, axis 2 phi).
+      points: float [batch, ..., 3] unit vectors, same dtype as f (typically [batch, 2B, 2B, 3]).
+
+    Returns:
+      float [batch, ..., C]: f at each point.
+    """
     B = bandwidth_of(f)
     n = 2 * B
     theta = tf.acos(tf.clip_by_value(points[..., 2], -1.0, 1.0))
@@ -168,5 +181,5 @@ def rotate_map(f, R, method="spectral", L=None):
         Rb = tf.broadcast_to(R, tf.concat([tf.shape(fb)[:1], [3, 3]], 0)) if R.shape.rank == 2 else R
         pts = tf.constant(sphere_points(B), dtype=f.dtype)
         src = tf.einsum("bji,hwj->bhwi", Rb, pts)  # R^T w
-        out = _bilinear_on_grid(fb, src)
+        out = bilinear_sample(fb, src)
         return out[0] if single else out

@@ -20,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 
 from sphembed.models.sphere.grids import sphere_grid
-
 from sphembed.models.sphere.shapes import check_bandwidth, check_degree_limit
 
 __all__ = ["wigner_d_table", "wigner_d", "wigner_D", "wigner_d_np", "jy_eigenvectors", "jy_eigenvectors_np"]

@@ -17,7 +17,7 @@ Every file is written to a temporary name and renamed, and backup/state.json is 
 power loss) at any instant leaves the files of the last finished epoch, consistent with each other: the resumed run
 repeats at most the epoch that was running.
 
-Checkable properties (tests/test_training.py, tests/test_kill_resume.py):
+Checkable properties (tests/models/train/test_fit.py, tests/models/train/test_kill_resume.py):
   * a run killed at any point and restarted with the same arguments ends with the same weights as an uninterrupted
     run: the backup restores weights, optimizer state and the epoch counter, and the training data is one stream
     for the whole run (a finite tf.data.Dataset is repeated, `_one_stream`) that the resumed run skips by the
@@ -28,7 +28,11 @@ Checkable properties (tests/test_training.py, tests/test_kill_resume.py):
   * under make_strategy("mirrored") with two devices, one step on a global batch gives the same weights as the
     default strategy on the same batch (the loss is averaged over the global batch);
   * piecewise_schedule(boundaries, values, steps_per_epoch) returns values[i] for epochs in
-    [boundaries[i-1], boundaries[i]).
+    [boundaries[i-1], boundaries[i]); learning_rate_schedule, the schedule of every trainer, is the one with
+    values[i] = learning_rate * decay^i.
+
+What a run directory holds besides these files (run_info.json, the final model) and how to load one:
+`sphembed.models.train.run_dir`.
 """
 
 import glob
@@ -47,6 +51,7 @@ __all__ = [
     "STRATEGIES",
     "make_strategy",
     "piecewise_schedule",
+    "learning_rate_schedule",
     "EpochHistory",
     "RunCheckpoints",
     "finished_epochs",
@@ -105,6 +110,15 @@ def piecewise_schedule(boundaries, values, steps_per_epoch):
         raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
     steps = [int(round(b * steps_per_epoch)) for b in boundaries]
     return keras.optimizers.schedules.PiecewiseConstantDecay(steps, values)
+
+
+def learning_rate_schedule(learning_rate, boundaries, decay, steps_per_epoch):
+    """The learning rate of every sphembed trainer: learning_rate * decay^i after the i-th boundary epoch, a
+    `piecewise_schedule` over optimizer steps (the float learning_rate when there are no boundaries)."""
+    if not boundaries:
+        return float(learning_rate)
+    values = [learning_rate * decay ** i for i in range(len(boundaries) + 1)]
+    return piecewise_schedule(boundaries, values, steps_per_epoch)
 
 
 class EpochHistory(keras.callbacks.Callback):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import trimesh
 
-from malformed_meshes import malformed_files, write_malformed
 from sphembed.cli import main as cli_main
 from sphembed.data import make_data as make_data_module
 from sphembed.data import records
@@ -191,11 +190,11 @@ def test_folder_sources(tmp_path):
     assert m["counts"] == {"train": 4, "test": 0} and m["pairs"] == {}  # one model per class: all train
 
 
-def test_caps_count_valid_meshes_and_every_file_is_recorded(tmp_path, capfd):
+def test_caps_count_valid_meshes_and_every_file_is_recorded(tmp_path, capfd, malformed_meshes):
     """A cap of 2 per category is filled past 3 bad files; all malformed files are listed with their reasons."""
     root = tmp_path / "mn"
-    junk = write_malformed(root / "junk" / "train")  # no usable mesh: the category is left out
-    malformed = malformed_files()
+    junk = malformed_meshes.write(root / "junk" / "train")  # no usable mesh: the category is left out
+    malformed = malformed_meshes.files()
     (root / "chair" / "train").mkdir(parents=True)
     for i, name in enumerate(("empty.off", "garbage.off", "huge_coordinates.off")):  # sorted before the good ones
         (root / "chair" / "train" / f"a_bad{i}_{name}").write_bytes(malformed[name][0])

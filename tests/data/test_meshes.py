@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import trimesh
 
-from malformed_meshes import malformed_files
 from sphembed.data.meshes import find_meshes, load_mesh, normalize_mesh, orientation_matrix, rotate_mesh
 
 SHARED = "/work/shared/meshes"
@@ -67,10 +66,10 @@ def test_load_mesh_merges_scene(tmp_path):
     np.testing.assert_allclose(mesh.extents[0] / mesh.extents[2], 4.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", sorted(malformed_files()))
-def test_load_mesh_malformed_files_name_the_file(tmp_path, name):
+def test_load_mesh_malformed_files_name_the_file(tmp_path, malformed_meshes, malformed_mesh_name):
     """Each malformed file of issue 16 raises ValueError naming the file and the reason, with no numpy warning."""
-    content, reason = malformed_files()[name]
+    name = malformed_mesh_name  # one test per file (tests/conftest.py: pytest_generate_tests)
+    content, reason = malformed_meshes.files()[name]
     path = tmp_path / name
     path.write_bytes(content)
     with warnings.catch_warnings():

@@ -12,7 +12,6 @@ from scipy.ndimage import binary_dilation
 
 from sphembed.data import gl_backend
 from sphembed.data.render import CAMERA_DISTANCE, YFOV, Renderer, focal_length_pixels, render_view, worker_pool
-from sphere_testing import random_rotations
 
 N = 64  # image side
 
@@ -64,7 +63,7 @@ def test_unit_sphere_fills_image(pool):
     assert np.all(depth[inside_mask] > 0) and np.all(image[inside_mask] > 0)
 
 
-def test_marker_moves_where_the_camera_model_says(pool, rng):
+def test_marker_moves_where_the_camera_model_says(pool, rng, sphere_signals):
     """A small ball at m, rendered in pose R, appears where the pinhole model puts R m: its centre projects to
     column u = N/2 + F x / (D - z), row v = N/2 - F y / (D - z) (pixel centres at index + 0.5), and its silhouette
     is the ellipse between the projections of the tangent rays at angles theta +- alpha from the optical axis
@@ -72,7 +71,7 @@ def test_marker_moves_where_the_camera_model_says(pool, rng):
     from the image centre, slightly outside the projected centre."""
     m, radius, n = np.array([0.6, 0.3, 0.2]), 0.12, 128
     ball = trimesh.creation.icosphere(subdivisions=3, radius=radius).apply_translation(m)
-    rotations = np.concatenate([np.eye(3)[None], random_rotations(rng, 3)])
+    rotations = np.concatenate([np.eye(3)[None], sphere_signals.random_rotations(rng, 3)])
     results = pool.map(_render, [(ball, R, "gray", n) for R in rotations])
     F = focal_length_pixels(n)
     for R, (image, depth, mask) in zip(rotations, results):
@@ -94,9 +93,9 @@ def test_marker_moves_where_the_camera_model_says(pool, rng):
         assert abs(depth[depth > 0].min() - (CAMERA_DISTANCE - z - radius)) < 0.01
 
 
-def test_gray_and_rgb(pool):
+def test_gray_and_rgb(pool, sphere_signals):
     box = trimesh.creation.box(extents=[1.0, 0.8, 0.6])
-    R = random_rotations(np.random.default_rng(0), 1)[0]
+    R = sphere_signals.random_rotations(np.random.default_rng(0), 1)[0]
     (gray, d1, m1), (rgb, d2, m2) = pool.map(_render, [(box, R, "gray"), (box, R, "rgb")])
     assert gray.shape == (N, N, 1) and rgb.shape == (N, N, 3)
     np.testing.assert_array_equal(m1, m2)

@@ -8,7 +8,6 @@ from sphembed.data.meshes import normalize_mesh, rotate_mesh
 from sphembed.data.procedural import make_shape
 from sphembed.data.spheremap import sphere_map
 from sphembed.models.sphere.grids import sphere_points
-from sphere_testing import random_rotations
 
 
 
@@ -90,7 +89,7 @@ def _blob(subdivisions=4):
     return normalize_mesh(mesh)
 
 
-def test_grid_rotation_exact(rng):
+def test_grid_rotation_exact(rng, sphere_signals):
     """Turning the mesh by a multiple of the grid step about z shifts the map by whole columns (no interpolation).
 
     The blob is first turned at random: the icosphere's own vertices and edges lie on grid rays, where the face
@@ -98,13 +97,13 @@ def test_grid_rotation_exact(rng):
     the maps agree exactly (measured 0); checked at 1e-5, embree's float32 precision.
     """
     B = 8
-    mesh = rotate_mesh(_blob(3), random_rotations(rng, 1)[0])
+    mesh = rotate_mesh(_blob(3), sphere_signals.random_rotations(rng, 1)[0])
     angle = 2 * np.pi * 3 / (2 * B)
     Rz = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
     np.testing.assert_allclose(sphere_map(rotate_mesh(mesh, Rz), B), np.roll(sphere_map(mesh, B), 3, axis=1), atol=1e-5)
 
 
-def test_rotated_mesh_matches_rotate_map(rng):
+def test_rotated_mesh_matches_rotate_map(rng, sphere_signals):
     """S(R M) = Lambda_R S(M) up to sampling: compared with rotate_map(S(M), R, method="bilinear").
 
     The maps are samples of a smooth function, so the bilinear error is O(h^2 f'') with grid step h = pi/(2B):
@@ -119,7 +118,7 @@ def test_rotated_mesh_matches_rotate_map(rng):
     for B in (8, 16):
         f = sphere_map(mesh, B).astype(np.float64)
         worst = np.zeros(2)
-        for R in random_rotations(rng, 3):
+        for R in sphere_signals.random_rotations(rng, 3):
             g = sphere_map(rotate_mesh(mesh, R), B)
             h = rotate_map(f, R, method="bilinear").numpy()
             worst = np.maximum(worst, np.sqrt(((g - h) ** 2).mean(axis=(0, 1)) / (g ** 2).mean(axis=(0, 1))))
@@ -128,7 +127,7 @@ def test_rotated_mesh_matches_rotate_map(rng):
     np.testing.assert_array_less(errors[16], [2.6e-3, 7e-3])
     assert errors[8][0] / errors[16][0] > 2.5
     # and it is a real test: the map of a differently rotated mesh is far off
-    R, Q = random_rotations(rng, 2)
+    R, Q = sphere_signals.random_rotations(rng, 2)
     wrong = rotate_map(sphere_map(mesh, 16).astype(np.float64), Q, method="bilinear").numpy()[..., 0]
     g = sphere_map(rotate_mesh(mesh, R), 16)[..., 0]
     assert np.sqrt(((g - wrong) ** 2).mean() / (g ** 2).mean()) > 10 * errors[16][0]

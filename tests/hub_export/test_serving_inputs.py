@@ -15,7 +15,6 @@ from sphembed.pose.relative import relative_pose
 from sphembed.pose.serving import export_pose_module
 from sphembed.synthesis.novel_view import synthesize_views
 from sphembed.synthesis.serving import export_synthesis_module
-from sphere_testing import random_rotations
 
 TINY = dict(latent_dim=16, base_filters=4, max_filters=8)
 SIZE = 16  # the networks' trained image size
@@ -178,19 +177,19 @@ def test_embedding_module_rejects(modules, kind):
 
 
 @pytest.mark.parametrize("kind", ["uint8", "rgb float32", "32 x 32"])
-def test_synthesis_module_accepts(modules, kind):
+def test_synthesis_module_accepts(modules, kind, sphere_signals):
     E, G, _, loaded = modules
     images, canonical = _accepted_kinds()[kind](_images(6))
-    R = random_rotations(np.random.default_rng(6), 2).astype(np.float32)
+    R = sphere_signals.random_rotations(np.random.default_rng(6), 2).astype(np.float32)
     out = _signature(loaded["synthesis"], images.dtype)(image=images, rotation=R)["image"]
     np.testing.assert_allclose(out, synthesize_views(canonical, R, E, G), atol=1e-5)
     embedding = _signature(loaded["synthesis"], images.dtype, "embed")(image=images)["embedding"]
     np.testing.assert_allclose(embedding, E(canonical, training=False), atol=1e-5)
 
 
-def test_synthesis_module_rejects(modules):
+def test_synthesis_module_rejects(modules, sphere_signals):
     serving = modules[3]["synthesis"].signatures["serving_default"]
-    R = random_rotations(np.random.default_rng(6), 2).astype(np.float32)
+    R = sphere_signals.random_rotations(np.random.default_rng(6), 2).astype(np.float32)
     make, message = REJECTED["0-255 float"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"image: {message}"):
         serving(image=make(_images(6)), rotation=R)

@@ -178,18 +178,16 @@ def test_huber_rejects_mismatched_shapes():
         centered_area_weighted_huber(np.zeros((2, 8, 8, 2), np.float32), np.zeros((2, 8, 8, 1), np.float32))
 
 
-def test_channel_rms_is_the_spread_of_the_rotation_dependent_part(rng):
+def test_channel_rms_is_the_spread_of_the_rotation_dependent_part(rng, sphere_signals):
     # Band-limited maps with a known degree-0 part: the RMS over the sphere of a map without its l = 0 term is
     # sqrt(sum_{l >= 1} |f_lm|^2 / (4 pi)) (orthonormal harmonics); the area weights sin(theta_j) / mean are the
     # loss's, which approximate the exact quadrature to O(1 / B^2) (measured 0.09% at B = 6, checked at 0.5%). A
     # constant channel has nothing to scale and gets 1.
-    from sphere_testing import grid_map, random_flm
-
     from sphembed.models.losses import channel_rms
 
     B = 6
-    flm = random_flm(rng, 4, (5, 2))  # 5 maps, 2 channels, degrees < 4
-    maps = grid_map(flm, B)
+    flm = sphere_signals.random_flm(rng, 4, (5, 2))  # 5 maps, 2 channels, degrees < 4
+    maps = sphere_signals.grid_map(flm, B)
     maps = np.concatenate([maps, np.full(maps.shape[:-1] + (1,), 3.0)], axis=-1)
     power = (np.abs(flm[..., 1:, :]) ** 2).sum(axis=(-2, -1)) / (4 * np.pi)  # [5, 2]
     np.testing.assert_allclose(channel_rms(maps), np.r_[np.sqrt(power.mean(axis=0)), 1.0], rtol=5e-3)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.cli import main as cli_main
 from sphembed.pose import protocol as evaluate_module
 from sphembed.pose.protocol import evaluate_arrays
@@ -28,8 +27,8 @@ def test_geodesic_error_preset():
     np.testing.assert_allclose(relative_rotation(R_a, R_b), _rot([1, 0, 0], 60), atol=1e-12)
 
 
-def test_pose_errors_up_to_symmetry_preset(rng):
-    R_a, R_b = random_rotations(rng, 2), random_rotations(rng, 2)
+def test_pose_errors_up_to_symmetry_preset(rng, sphere_signals):
+    R_a, R_b = sphere_signals.random_rotations(rng, 2), sphere_signals.random_rotations(rng, 2)
     twin = R_b @ _rot([0, 1, 0], 180) @ np.swapaxes(R_a, 1, 2)  # the answer for the object turned about its up axis
     np.testing.assert_allclose(pose_errors_deg(twin, R_a, R_b), [180, 180], atol=1e-6)
     np.testing.assert_allclose(pose_errors_deg(twin, R_a, R_b, ["y", "y"]), [0, 0], atol=1e-4)
@@ -59,14 +58,15 @@ def test_bad_symmetry_axis():
         pose_errors_deg(np.eye(3)[None], np.eye(3)[None], np.eye(3)[None], ["up"])
 
 
-def _synthetic(rng, B=6, categories=("chair", "plane"), meshes=2, views=3):
+def _synthetic(sphere_signals, rng, B=6, categories=("chair", "plane"), meshes=2, views=3):
     """Sphere maps of random band-limited 'meshes' in random poses, with IB and CB index pairs."""
     import tensorflow as tf
 
     from sphembed.models.sphere.rotations import rotate_map
 
-    base = grid_map(random_flm(rng, B, (len(categories) * meshes, 2)), B).astype(np.float32)
-    R = random_rotations(rng, len(base) * views).astype(np.float32)
+    flm = sphere_signals.random_flm(rng, B, (len(categories) * meshes, 2))
+    base = sphere_signals.grid_map(flm, B).astype(np.float32)
+    R = sphere_signals.random_rotations(rng, len(base) * views).astype(np.float32)
     mesh = np.repeat(np.arange(len(base)), views)
     spheres = rotate_map(tf.constant(base[mesh]), tf.constant(R)).numpy()
     cats = np.array([categories[i // meshes] for i in mesh])
@@ -77,8 +77,8 @@ def _synthetic(rng, B=6, categories=("chair", "plane"), meshes=2, views=3):
     return {"sphere": spheres, "rotation": R, "category": cats, "index": index}, {"IB": ib, "CB": cb}
 
 
-def test_oracle_sphere_recovers_instance_pairs(rng):
-    data, pairs = _synthetic(rng)
+def test_oracle_sphere_recovers_instance_pairs(rng, sphere_signals):
+    data, pairs = _synthetic(sphere_signals, rng)
     method, feature = get_method("oracle-sphere", out_bandwidth=6)
     assert feature == "sphere"
     records, errors = evaluate_arrays("oracle-sphere", method, data["sphere"], data["rotation"], data["category"],
@@ -90,8 +90,8 @@ def test_oracle_sphere_recovers_instance_pairs(rng):
     assert errors[("oracle-sphere", "3DOF", "CB")].shape == (len(pairs["CB"]),)
 
 
-def test_identity_method_errors_are_relative_angles(rng):
-    data, pairs = _synthetic(rng)
+def test_identity_method_errors_are_relative_angles(rng, sphere_signals):
+    data, pairs = _synthetic(sphere_signals, rng)
     identity = lambda a, b: np.broadcast_to(np.eye(3), (len(a), 3, 3))  # noqa: E731
     _, errors = evaluate_arrays("identity", identity, data["sphere"], data["rotation"], data["category"],
                                 data["index"], {"IB": pairs["IB"]}, "3DOF")
@@ -101,8 +101,8 @@ def test_identity_method_errors_are_relative_angles(rng):
     np.testing.assert_allclose(errors[("identity", "3DOF", "IB")], want, atol=1e-3)
 
 
-def test_evaluate_rejects_unknown_indices(rng):
-    data, _ = _synthetic(rng)
+def test_evaluate_rejects_unknown_indices(rng, sphere_signals):
+    data, _ = _synthetic(sphere_signals, rng)
     with pytest.raises(ValueError, match="IB pairs name indices missing"):
         evaluate_arrays("x", None, data["sphere"], data["rotation"], data["category"], data["index"],
                         {"IB": [(0, 1)]})
@@ -141,8 +141,8 @@ def test_method_registry_plugin():
         get_method("embedding")
 
 
-def test_eval_pose_cli_end_to_end(rng, tmp_path, monkeypatch):
-    data, pairs = _synthetic(rng)
+def test_eval_pose_cli_end_to_end(rng, tmp_path, monkeypatch, sphere_signals):
+    data, pairs = _synthetic(sphere_signals, rng)
     data_dir = tmp_path / "data3"
     data_dir.mkdir()
     for kind, p in pairs.items():

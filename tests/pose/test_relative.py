@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.models.sphere.rotations import geodesic_angle, rotate_map
 from sphembed.pose.relative import align_image_to_mesh, relative_pose
 from sphembed.pose.serving import export_pose_from_checkpoint, export_pose_module
@@ -28,9 +27,10 @@ def _pointwise_model(seed=0):
     return keras.Model(x, y)
 
 
-def _views(rng, n):
-    base = grid_map(random_flm(rng, B, (n, CIN)), B).astype(np.float32)
-    R_a, R_b = random_rotations(rng, n).astype(np.float32), random_rotations(rng, n).astype(np.float32)
+def _views(sphere_signals, rng, n):
+    base = sphere_signals.grid_map(sphere_signals.random_flm(rng, B, (n, CIN)), B).astype(np.float32)
+    R_a = sphere_signals.random_rotations(rng, n).astype(np.float32)
+    R_b = sphere_signals.random_rotations(rng, n).astype(np.float32)
     return base, rotate_map(base, R_a).numpy(), rotate_map(base, R_b).numpy(), R_a, R_b
 
 
@@ -45,16 +45,16 @@ def _err_deg(R, R0):
     return np.degrees(geodesic_angle(tf.cast(R, tf.float64), tf.cast(R0, tf.float64)).numpy())
 
 
-def test_relative_pose_recovers_R_b_R_a_transpose(rng):
-    _, img_a, img_b, R_a, R_b = _views(rng, 3)
+def test_relative_pose_recovers_R_b_R_a_transpose(rng, sphere_signals):
+    _, img_a, img_b, R_a, R_b = _views(sphere_signals, rng, 3)
     R, score = relative_pose(img_a, img_b, _pointwise_model(), out_bandwidth=8, return_scores=True)
     assert R.shape == (3, 3, 3) and score.shape == (3,)
     # float32 round-off of the rotated maps; measured <= 0.05 deg.
     assert np.all(_err_deg(R, R_b @ np.swapaxes(R_a, 1, 2)) < 0.5)
 
 
-def test_align_image_to_mesh_recovers_view_pose(rng):
-    base, img, _, R_a, _ = _views(rng, 2)
+def test_align_image_to_mesh_recovers_view_pose(rng, sphere_signals):
+    base, img, _, R_a, _ = _views(sphere_signals, rng, 2)
     net = _pointwise_model()
     sphcnn = lambda x, training=False: {"block1": net(x), "logits": tf.zeros([2, 5])}  # noqa: E731
     R = align_image_to_mesh(img, base, net, sphcnn, sphcnn_endpoint="block1", out_bandwidth=8)
@@ -63,7 +63,7 @@ def test_align_image_to_mesh_recovers_view_pose(rng):
         align_image_to_mesh(img, base, net, sphcnn)
 
 
-def test_align_image_to_trimesh_by_ray_casting():
+def test_align_image_to_trimesh_by_ray_casting(sphere_signals):
     import trimesh
 
     from sphembed.data.meshes import normalize_mesh
@@ -72,7 +72,7 @@ def test_align_image_to_trimesh_by_ray_casting():
     # An asymmetric mesh; the 'image' is the ray-cast map of the rotated mesh, the embedding the identity.
     mesh = trimesh.creation.box([1.0, 0.6, 0.3])
     mesh = trimesh.util.concatenate([mesh, trimesh.creation.icosphere(2, 0.25).apply_translation([0.5, 0.3, 0.15])])
-    R0 = random_rotations(np.random.default_rng(3), 1)[0]
+    R0 = sphere_signals.random_rotations(np.random.default_rng(3), 1)[0]
     # A view in pose R0 shows the normalized mesh's vertices R0 v (normalize first, then rotate).
     rotated = normalize_mesh(mesh.copy()).apply_transform(np.block([[R0, np.zeros((3, 1))], [np.zeros((1, 4))]])
                                                           + np.diag([0, 0, 0, 1.0]))
@@ -90,8 +90,8 @@ def test_relative_pose_bad_images():
         relative_pose(np.zeros((1, 12, 12, 3)), np.zeros((12, 12, 3)), _pointwise_model())
 
 
-def test_pose_savedmodel_fresh_process(rng, tmp_path):
-    _, img_a, img_b, R_a, R_b = _views(rng, 2)
+def test_pose_savedmodel_fresh_process(rng, tmp_path, sphere_signals):
+    _, img_a, img_b, R_a, R_b = _views(sphere_signals, rng, 2)
     img_a, img_b = _unit_range(img_a, img_b)
     path = export_pose_module(_pointwise_model(), str(tmp_path / "pose"), out_bandwidth=8)
     np.save(tmp_path / "a.npy", img_a)
@@ -151,7 +151,7 @@ def test_pose_export_takes_the_search_bandwidth_of_its_preset(monkeypatch, prese
 
     assert get_preset(preset, "pose")["out_bandwidth"] == expected
     calls = []
-    monkeypatch.setattr("sphembed.pose.relative.load_model", lambda path: f"model of {path}")
+    monkeypatch.setattr(serving, "load_model", lambda path: f"model of {path}")
     monkeypatch.setattr(serving, "export_pose_module", lambda model, path, B, outputs: calls.append((model, B)))
     serving.export_pose_from_checkpoint("ckpt.keras", "out", preset=preset)
     serving.export_pose_from_checkpoint("ckpt.keras", "out", preset=preset, out_bandwidth=12)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sphere_testing import grid_map, random_flm
 from sphembed.pose.correlation import correlation_at, correlation_coefficients, correlation_grid
 from sphembed.pose.torus import (compact_from_torus, compact_torus, torus_ascent, torus_coefficients, torus_grid,
                                  torus_values)
@@ -12,28 +11,28 @@ from sphembed.pose.torus import (compact_from_torus, compact_torus, torus_ascent
 B, C = 5, 3
 
 
-def _chat(rng, batch, dtype):
-    f, h = (grid_map(random_flm(rng, B, (batch, C)), B).astype(dtype) for _ in range(2))
+def _chat(sphere_signals, rng, batch, dtype):
+    f, h = (sphere_signals.grid_map(sphere_signals.random_flm(rng, B, (batch, C)), B).astype(dtype) for _ in range(2))
     return correlation_coefficients(f, h)
 
 
-def test_compact_is_the_full_form_restricted_random(rng, dtype, tol):
-    chat = _chat(rng, 2, dtype)
+def test_compact_is_the_full_form_restricted_random(rng, dtype, tol, sphere_signals):
+    chat = _chat(sphere_signals, rng, 2, dtype)
     p = compact_torus(chat)
     assert p.shape == (2, 2, 2 * B - 1, B, B) and p.dtype == dtype
     np.testing.assert_allclose(compact_from_torus(torus_coefficients(chat)).numpy(), p.numpy(),
                                atol=tol * np.abs(p.numpy()).max())
 
 
-def test_torus_grid_matches_correlation_at_random(rng, dtype, tol):
-    chat = _chat(rng, 1, dtype)
+def test_torus_grid_matches_correlation_at_random(rng, dtype, tol, sphere_signals):
+    chat = _chat(sphere_signals, rng, 1, dtype)
     Bp = 6
     grid = torus_grid(compact_torus(chat), Bp).numpy()
     np.testing.assert_allclose(grid, correlation_grid(chat, Bp).numpy(), atol=tol * np.abs(grid).max())
 
 
-def test_torus_values_derivatives_match_autodiff_random(rng, dtype, tol):
-    chat = _chat(rng, 2, dtype)
+def test_torus_values_derivatives_match_autodiff_random(rng, dtype, tol, sphere_signals):
+    chat = _chat(sphere_signals, rng, 2, dtype)
     angles = [tf.constant(rng.uniform(0.1, 3.0, size=(2, 3)), dtype) for _ in range(3)]
     value, grad, hess = torus_values(compact_torus(chat), *angles, order=2)
     with tf.GradientTape(persistent=True) as outer:
@@ -50,8 +49,8 @@ def test_torus_values_derivatives_match_autodiff_random(rng, dtype, tol):
     np.testing.assert_allclose(torus_values(compact_torus(chat), *angles).numpy(), value.numpy(), rtol=tol)
 
 
-def test_torus_ascent_climbs_to_a_stationary_point_random(rng):
-    chat = _chat(rng, 2, "float64")
+def test_torus_ascent_climbs_to_a_stationary_point_random(rng, sphere_signals):
+    chat = _chat(sphere_signals, rng, 2, "float64")
     p = compact_torus(chat)
     start = [tf.constant(rng.uniform(0.5, 2.5, size=(2, 4))) for _ in range(3)]
     *angles, value = torus_ascent(p, *start, steps=30)

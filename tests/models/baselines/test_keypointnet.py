@@ -275,29 +275,9 @@ def test_model_rejects_bad_arguments():
         KeypointNet(filters=4)(np.zeros((16, 16, 1), np.float32))
 
 
-def splat_views(n_pairs, size, seed):
-    """A tiny synthetic object (five coloured 3D blobs, asymmetric) rendered by Gaussian splatting with sphembed's
-    camera, in pairs of random 3DOF poses: the inputs `KeypointNet.fit` takes."""
-    rng = np.random.default_rng(seed)
-    points = np.array([[0.6, 0, 0], [-0.3, 0.5, 0], [0, -0.4, 0.3], [0, 0, -0.6], [0.3, 0.3, 0.5]])
-    shades = np.linspace(0.3, 1.0, len(points))
-    grid = ndc_grid(size, size).numpy()
-    data = {}
-    for view in ("a", "b"):
-        R = Rotation.random(n_pairs, random_state=rng.integers(1 << 31)).as_matrix()
-        uv = project(np.einsum("bij,nj->bni", R, points), D).numpy()[..., :2]
-        d2 = np.sum((grid[None, :, :, None, :] - uv[:, None, None, :, :]) ** 2, axis=-1)
-        blobs = np.exp(-d2 / (2 * 0.12**2))
-        image = np.max(blobs * shades, axis=-1)
-        data[f"image_{view}"] = image[..., None].astype(np.float32)
-        data[f"mask_{view}"] = (np.max(blobs, axis=-1) > 0.3).astype(np.uint8)
-        data[f"rotation_{view}"] = R.astype(np.float32)
-    return data
-
-
-def test_short_training_lowers_loss_and_pose_is_a_rotation():
+def test_short_training_lowers_loss_and_pose_is_a_rotation(splat_views):
     keras.utils.set_random_seed(0)
-    data = splat_views(32, 16, seed=0)
+    data = splat_views(32, 16, seed=0)  # rendered at the camera distance D
     model = KeypointNet(num_keypoints=6, filters=8, camera_distance=D, anneal_steps=(20, 40), seed=0)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     # Small batches, many steps: the batch-norm moving averages (momentum 0.9) must forget their initial values

@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 from scipy.special import eval_legendre
 
-from sphere_testing import grid_map, random_flm, random_rotations
 from sphembed.models.sphere.grids import quadrature_weights, sphere_grid, sphere_points
 from sphembed.models.sphere.rotations import rotate_map
 from sphembed.models.sphere.harmonics import sht
@@ -23,8 +22,8 @@ from sphembed.models.layers.spherical import (
 TOL32 = 1e-4  # tests/conftest.py TOL["float32"]: float32 transforms measured ~2e-6 relative at B <= 16
 
 
-def _maps(rng, B, L, batch=2, channels=3):
-    return grid_map(random_flm(rng, L, (batch, channels)), B).astype("float32")
+def _maps(sphere_signals, rng, B, L, batch=2, channels=3):
+    return sphere_signals.grid_map(sphere_signals.random_flm(rng, L, (batch, channels)), B).astype("float32")
 
 
 def _rel(a, b):
@@ -39,11 +38,11 @@ def test_anchor_interpolation_preset():
     np.testing.assert_allclose(anchor_interpolation(1, 3, "float64").numpy(), [[1.0], [0.0], [0.0]])
 
 
-def test_spherical_conv_matches_funk_hecke_quadrature(rng):
+def test_spherical_conv_matches_funk_hecke_quadrature(rng, sphere_signals):
     # (f * h)(w) = 2 pi int f(u) h(w . u) du for zonal h (DESIGN.md §3 normalization, Funk-Hecke), evaluated by
     # Driscoll-Healy quadrature: exact because f h has degree < 2L - 1 <= B.
     B, L, cin, cout = 8, 4, 2, 3
-    x = _maps(rng, B, L, batch=1, channels=cin)
+    x = _maps(sphere_signals, rng, B, L, batch=1, channels=cin)
     conv = SphericalConv(cout, num_anchors=L, L=L, use_bias=False)
     conv.build(x.shape)
     g = rng.normal(size=(L, cin, cout))  # with K = L anchors sit at every degree: the anchors ARE g(l)
@@ -59,9 +58,9 @@ def test_spherical_conv_matches_funk_hecke_quadrature(rng):
     np.testing.assert_allclose(conv(x)[0].numpy().reshape(-1, cout), ref, atol=TOL32 * np.abs(ref).max())
 
 
-def test_spherical_conv_output_is_band_limited_and_bias_is_constant(rng):
+def test_spherical_conv_output_is_band_limited_and_bias_is_constant(rng, sphere_signals):
     B, L = 8, 5
-    x = _maps(rng, B, B)
+    x = _maps(sphere_signals, rng, B, B)
     conv = SphericalConv(2, L=L)
     conv.build(x.shape)
     conv.bias.assign(np.array([0.7, -1.3], "float32"))  # different nonzero constants per channel
@@ -84,10 +83,10 @@ def test_spherical_conv_output_is_band_limited_and_bias_is_constant(rng):
     lambda: keras.layers.Conv2D(4, 1),
     lambda: SphericalBatchNormalization(beta_initializer="random_normal", gamma_initializer="random_normal"),
 ], ids=["sphconv", "sphconv_L5", "conv1x1", "batchnorm_inference"])
-def test_linear_layers_commute_with_rotations(rng, make_layer):
+def test_linear_layers_commute_with_rotations(rng, make_layer, sphere_signals):
     B = 8
-    x = _maps(rng, B, B)
-    R = random_rotations(rng, 2).astype("float32")
+    x = _maps(sphere_signals, rng, B, B)
+    R = sphere_signals.random_rotations(rng, 2).astype("float32")
     layer = make_layer()
     y = layer(x)
     np.testing.assert_allclose(layer(rotate_map(x, R)).numpy(), rotate_map(y, R).numpy(),
@@ -96,51 +95,51 @@ def test_linear_layers_commute_with_rotations(rng, make_layer):
     np.testing.assert_allclose(shifted, np.roll(y, 3, axis=2), atol=TOL32 * np.abs(y).max())
 
 
-def test_global_average_is_sphere_mean_and_invariant(rng):
+def test_global_average_is_sphere_mean_and_invariant(rng, sphere_signals):
     B = 8
-    flm = random_flm(rng, B, (2, 3))
-    x = grid_map(flm, B).astype("float32")
+    flm = sphere_signals.random_flm(rng, B, (2, 3))
+    x = sphere_signals.grid_map(flm, B).astype("float32")
     pool = SphericalGlobalAverage()
     mean = flm[..., 0, B - 1].real / np.sqrt(4 * np.pi)  # f^0_0 Y_0^0
     np.testing.assert_allclose(pool(x).numpy(), mean, atol=TOL32)
-    R = random_rotations(rng, 2).astype("float32")
+    R = sphere_signals.random_rotations(rng, 2).astype("float32")
     np.testing.assert_allclose(pool(rotate_map(x, R)).numpy(), mean, atol=TOL32)
 
 
-def test_average_pool_stays_on_the_grid(rng):
+def test_average_pool_stays_on_the_grid(rng, sphere_signals):
     B = 16
     pool = SphericalAveragePool()
     np.testing.assert_allclose(pool(np.full((1, 2 * B, 2 * B, 2), 3.0, "float32")).numpy(), 3.0, rtol=1e-6)
-    flm = random_flm(rng, 3, (1, 1))  # degrees < 3: smooth at the grid scale
-    fine, coarse = grid_map(flm, B).astype("float32"), grid_map(flm, B // 2)
+    flm = sphere_signals.random_flm(rng, 3, (1, 1))  # degrees < 3: smooth at the grid scale
+    fine, coarse = sphere_signals.grid_map(flm, B).astype("float32"), sphere_signals.grid_map(flm, B // 2)
     band = np.abs(np.cos(sphere_grid(B // 2, "float64")[0])) < 0.75  # away from the poles, see the layer doc
     err = np.abs(pool(fine).numpy() - coarse)[0, band]
     # Second-order (midpoint) error of a 2-pixel average of a degree-2 map, ~(pi / 2B)^2 l(l+1) |f|: measured
     # 1.2e-2 to 2.4e-2 of max|f| at B = 16; a plain 2-pixel box along phi (half a pixel off the grid) measures
     # 7.5e-2 to 1.3e-1.
     assert err.max() < 4e-2 * np.abs(coarse).max()
-    x = _maps(rng, B, B)
+    x = _maps(sphere_signals, rng, B, B)
     y = pool(x).numpy()
     np.testing.assert_allclose(pool(np.roll(x, 2, axis=2)).numpy(), np.roll(y, 1, axis=2), rtol=1e-5, atol=1e-6)
     mirror = lambda f: np.roll(f[:, :, ::-1], 1, axis=2)  # phi_k -> -phi_k on the grid
     np.testing.assert_allclose(pool(mirror(x)).numpy(), mirror(y), rtol=1e-5, atol=1e-6)
 
 
-def test_batch_norm_uses_sphere_moments(rng):
+def test_batch_norm_uses_sphere_moments(rng, sphere_signals):
     B = 8
-    x = _maps(rng, B, B) + 2.0
+    x = _maps(sphere_signals, rng, B, B) + 2.0
     bn = SphericalBatchNormalization(epsilon=1e-6)
     y = bn(x, training=True).numpy()
     mean_layer = SphericalGlobalAverage()
     np.testing.assert_allclose(mean_layer(y).numpy().mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(mean_layer(y ** 2).numpy().mean(axis=0), 1.0, rtol=1e-3)
-    R = random_rotations(rng, 2).astype("float32")
+    R = sphere_signals.random_rotations(rng, 2).astype("float32")
     # Moments of band-limited maps are rotation-invariant (quadrature is exact for x and, as 2L-1 < 2B, x^2).
     y_rot = SphericalBatchNormalization(epsilon=1e-6)(rotate_map(x, R), training=True)
     np.testing.assert_allclose(y_rot.numpy(), rotate_map(y, R).numpy(), atol=TOL32 * np.abs(y).max())
 
 
-def test_layers_round_trip_keras_format(rng, tmp_path):
+def test_layers_round_trip_keras_format(rng, tmp_path, sphere_signals):
     B = 8
     inputs = keras.Input((2 * B, 2 * B, 2))
     x = SphericalConv(4, num_anchors=3, L=6, kernel_regularizer="l2")(inputs)
@@ -152,7 +151,7 @@ def test_layers_round_trip_keras_format(rng, tmp_path):
     path = os.path.join(tmp_path, "layers.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    x = _maps(rng, B, B, channels=2)
+    x = _maps(sphere_signals, rng, B, B, channels=2)
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
     for layer in model.layers[1:]:
         clone = type(layer).from_config(layer.get_config())

@@ -7,7 +7,6 @@ from scipy.special import sph_harm_y
 
 from sphembed.models.sphere import grids
 from sphembed.models.sphere.harmonics import complex_to_real, isht, real_to_complex, sht
-from sphere_testing import grid_map, random_flm
 
 METHODS = ["separable", "dense"]
 
@@ -30,9 +29,9 @@ def test_sht_of_single_harmonic_preset(method, l, m):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("B,L", [(4, 4), (8, 5), (16, 16)])
-def test_sht_random_against_coefficients(rng, dtype, tol, method, B, L):
-    flm = random_flm(rng, L, (2, 3))
-    f = grid_map(flm, B)
+def test_sht_random_against_coefficients(rng, dtype, tol, method, B, L, sphere_signals):
+    flm = sphere_signals.random_flm(rng, L, (2, 3))
+    f = sphere_signals.grid_map(flm, B)
     out = sht(tf.constant(f, dtype=dtype), L, method=method).numpy()
     np.testing.assert_allclose(out, flm, atol=tol * np.abs(flm).max())
 
@@ -52,12 +51,12 @@ def test_sht_matches_brute_force_quadrature(rng, method):
             np.testing.assert_allclose(out[l, m + B - 1], ref, atol=1e-12)
 
 
-def test_real_basis_matches_pyshtools(rng):
+def test_real_basis_matches_pyshtools(rng, sphere_signals):
     # pyshtools' orthonormal real harmonics without Condon-Shortley phase are our real basis:
     # cilm[0, l, m] <-> r_{l,m}, cilm[1, l, m] <-> r_{l,-m}.
     pyshtools = pytest.importorskip("pyshtools")
     B = L = 8
-    f = grid_map(random_flm(rng, L, (1, 1)), B)
+    f = sphere_signals.grid_map(sphere_signals.random_flm(rng, L, (1, 1)), B)
     theta, phi = grids.sphere_grid(B, "float64")
     t, p = np.meshgrid(theta, phi, indexing="ij")
     cilm, _ = pyshtools.expand.SHExpandLSQ(f[0, :, :, 0].ravel(), 90 - np.degrees(t.ravel()), np.degrees(p.ravel()),
@@ -72,9 +71,9 @@ def test_real_basis_matches_pyshtools(rng):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("basis", ["complex", "real"])
-def test_round_trips(rng, dtype, tol, method, basis):
+def test_round_trips(rng, dtype, tol, method, basis, sphere_signals):
     B = 8
-    f = grid_map(random_flm(rng, B, (2, 2)), B)
+    f = sphere_signals.grid_map(sphere_signals.random_flm(rng, B, (2, 2)), B)
     x = tf.constant(f, dtype=dtype)
     coeffs = sht(x, basis=basis, method=method)
     np.testing.assert_allclose(isht(coeffs, B, basis=basis, method=method).numpy(), f, atol=tol * np.abs(f).max())
@@ -82,11 +81,11 @@ def test_round_trips(rng, dtype, tol, method, basis):
                                coeffs.numpy(), atol=tol * np.abs(coeffs.numpy()).max())
 
 
-def test_isht_upsamples_exactly(rng):
+def test_isht_upsamples_exactly(rng, sphere_signals):
     # Synthesis at a finer grid (B_out > L) evaluates the same band-limited function there.
     L, B = 4, 8
-    flm = random_flm(rng, L, (1, 1))
-    np.testing.assert_allclose(isht(tf.constant(flm), B).numpy(), grid_map(flm, B), atol=1e-12)
+    flm = sphere_signals.random_flm(rng, L, (1, 1))
+    np.testing.assert_allclose(isht(tf.constant(flm), B).numpy(), sphere_signals.grid_map(flm, B), atol=1e-12)
 
 
 def test_methods_agree(rng):
@@ -97,8 +96,8 @@ def test_methods_agree(rng):
                                isht(r, basis="real", method="separable").numpy(), atol=1e-12)
 
 
-def test_complex_real_conversions_invert(rng):
-    flm = tf.constant(random_flm(rng, 6, (3,)))
+def test_complex_real_conversions_invert(rng, sphere_signals):
+    flm = tf.constant(sphere_signals.random_flm(rng, 6, (3,)))
     np.testing.assert_allclose(real_to_complex(complex_to_real(flm)).numpy(), flm.numpy(), atol=1e-14)
     r = tf.constant(rng.normal(size=(3, 6, 11)) * (np.abs(np.arange(-5, 6))[None, :] <= np.arange(6)[:, None]))
     np.testing.assert_allclose(complex_to_real(real_to_complex(r)).numpy(), r.numpy(), atol=1e-14)
@@ -111,8 +110,8 @@ def test_batch_equals_per_example(rng):
         np.testing.assert_allclose(sht(tf.constant(f[i])).numpy(), whole[i], atol=1e-6)
 
 
-def test_gradient_of_isht():
-    flm = tf.constant(random_flm(np.random.default_rng(0), 3, (1, 1)).real)
+def test_gradient_of_isht(sphere_signals):
+    flm = tf.constant(sphere_signals.random_flm(np.random.default_rng(0), 3, (1, 1)).real)
     theoretical, numerical = tf.test.compute_gradient(lambda r: isht(r, 3, basis="real"), [flm])
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
 

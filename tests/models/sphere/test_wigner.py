@@ -10,7 +10,6 @@ from scipy.special import sph_harm_y
 from sphembed.models.sphere import grids
 from sphembed.models.sphere.rotations import euler_to_matrix, matrix_to_euler
 from sphembed.models.sphere.wigner import wigner_D, wigner_d, wigner_d_np, wigner_d_table
-from sphere_testing import random_rotations
 
 
 def _d_explicit(l, m, n, beta):
@@ -78,10 +77,10 @@ def test_table_and_tf_match_numpy():
     np.testing.assert_allclose(wigner_d(tf.constant(theta, tf.float32), L).numpy(), wigner_d_np(L, theta), atol=1e-5)
 
 
-def test_D_composition_random(rng):
+def test_D_composition_random(rng, sphere_signals):
     # D(R1 R2) = D(R1) D(R2), per degree.
     L = 5
-    R1, R2 = (tf.constant(r) for r in random_rotations(rng, 2)[:, None])
+    R1, R2 = (tf.constant(r) for r in sphere_signals.random_rotations(rng, 2)[:, None])
     D1, D2, D12 = (wigner_D(*matrix_to_euler(R), L).numpy()[0] for R in (R1, R2, R1 @ R2))
     np.testing.assert_allclose(D12, D1 @ D2, atol=1e-12)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sphembed.models.train.fit import fit_and_record, make_strategy, piecewise_schedule
+from sphembed.models.train.fit import fit_and_record, learning_rate_schedule, make_strategy, piecewise_schedule
 
 
 def _tiny_model(seed):
@@ -128,3 +128,11 @@ def test_mirrored_two_cpus_matches_default(tmp_path):
     # Two replicas each average 4 examples and the gradients are all-reduced: the same update as one device on
     # the batch of 8, up to float32 summation order (measured 0 to 1e-7).
     assert result["max_diff"] < 1e-5
+
+
+def test_learning_rate_schedule_of_every_trainer():
+    assert learning_rate_schedule(2e-3, [], 0.2, 10) == 2e-3  # no boundaries: the constant rate
+    schedule = learning_rate_schedule(1e-2, [2, 3.5], 0.1, steps_per_epoch=10)
+    expected = piecewise_schedule([2, 3.5], [1e-2, 1e-3, 1e-4], steps_per_epoch=10)
+    for step in (0, 20, 21, 35, 36, 1000):
+        assert float(schedule(step)) == float(expected(step))

@@ -71,9 +71,7 @@ def test_make_data_killed_mid_build_resumes_byte_identical(tmp_path):
     assert _files(out) == _files(reference)
 
 
-def test_train_embedding_killed_mid_epoch_resumes_exactly(tmp_path):
-    from test_embedding_net import export_tiny_sphcnn, write_tiny_dataset
-
+def test_train_embedding_killed_mid_epoch_resumes_exactly(tmp_path, write_tiny_dataset, export_tiny_sphcnn):
     (tmp_path / "data").mkdir()
     data = write_tiny_dataset(tmp_path / "data", np.random.default_rng(0), meshes=4)  # 24 train views
     module = export_tiny_sphcnn(tmp_path / "module")

@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation
 
 from sphembed.data.build import mesh_views
 from sphembed.data.render import worker_pool
-from sphembed.models.train.embedding import rotate_in_plane
+from sphembed.models.train.augment import rotate_in_plane
 
 B = 8  # sphere maps 16 x 16; the target grid 2b = 8 has longitude step 45 degrees: a turn by k steps rolls the
 TARGET_STEPS = 8  # sphere map by k * 2B / 8 samples
