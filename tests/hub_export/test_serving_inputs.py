@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -116,6 +117,7 @@ def test_serving_images_static_errors(images, shape, message):
 def modules(tmp_path_factory):
     """Untrained tiny networks and their pose, embedding and synthesis SavedModels (loaded back)."""
     root = tmp_path_factory.mktemp("serving")
+    keras.utils.set_random_seed(0)  # the weights, and so the correlation peaks the tolerances below are measured on
     E = EmbeddingNet(SIZE, 1, 4, 2, **TINY)
     G = Synthesizer(4, 2, SIZE, 1, **TINY)
     G(E(_images(0)))
@@ -136,8 +138,13 @@ def test_pose_module_accepts(modules, kind):
     (a, canonical_a), (b, canonical_b) = (_accepted_kinds()[kind](x) for x in (_images(3), _images(4)))
     out = _signature(loaded["pose"], a.dtype)(image_a=a, image_b=b)
     R, score = relative_pose(canonical_a, canonical_b, E, out_bandwidth=6, return_scores=True)
-    # Graph vs eager float32 round-off, amplified by the Newton refinement of the argmax: measured <= 4e-5.
-    np.testing.assert_allclose(out["rotation"], R, atol=1e-4)
+    # Graph vs eager float32 round-off (the in-graph luma / resize of the accepted kinds), amplified by the Newton
+    # refinement on the untrained net's flat correlation peak: measured <= 7e-5 deg with these seed-0 weights, up to
+    # 0.006 deg for other draws; a wrong conversion moves the peak by degrees (the grid step at B' = 6 is 30 deg).
+    # The angle is 2 arcsin(||R1 - R2||_F / (2 sqrt 2)): well conditioned near 0, unlike the arccos of the trace,
+    # whose float32 round-off alone reads as ~0.03 deg.
+    chord = np.linalg.norm(np.asarray(out["rotation"], np.float64) - np.asarray(R, np.float64), axis=(1, 2))
+    assert np.degrees(2 * np.arcsin(chord / (2 * np.sqrt(2)))).max() < 0.02
     np.testing.assert_allclose(out["score"], score, rtol=1e-4)
 
 

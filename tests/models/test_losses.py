@@ -143,9 +143,10 @@ def test_centered_huber_gradient(rng):
 
 
 def test_embedding_loss_names():
-    from sphembed.models.train import embedding as train_embedding
+    """The TF-free flag choices of train-embedding --loss are the losses' names."""
+    from sphembed.models.train import flags
 
-    assert sorted(EMBEDDING_LOSSES) == sorted(train_embedding.EMBEDDING_LOSSES)
+    assert sorted(EMBEDDING_LOSSES) == sorted(flags.EMBEDDING_LOSSES)
     assert type(embedding_loss("huber")) is AreaWeightedHuber
     assert type(embedding_loss("centered-huber")) is CenteredAreaWeightedHuber
     with pytest.raises(ValueError, match="loss must be one of"):
