@@ -6,9 +6,9 @@ inference mode. `list_endpoints(path)` gives {name: [None, 2b, 2b, C]} and the i
 """
 
 import keras
-import tensorflow as tf
 
 from sphembed.hub_export.reusable import load_module, module_specs
+from sphembed.models.train.targets import frozen_endpoint
 
 __all__ = ["HubTargets", "load_targets_layer", "list_endpoints"]
 
@@ -50,6 +50,7 @@ class HubTargets(keras.layers.Layer):
             raise ValueError(f"module {self.handle!r} has no endpoint {self.endpoint!r}; it has {sorted(outputs)}")
         self.module_input_shape = spec.shape.as_list()
         self.output_spec = outputs[self.endpoint]
+        self._state["targets"] = frozen_endpoint(self._state["module"], self.endpoint)
 
     def build(self, input_shape):
         got = list(input_shape)[1:]
@@ -58,8 +59,7 @@ class HubTargets(keras.layers.Layer):
                              f"inputs shape {list(input_shape)}")
 
     def call(self, inputs):
-        out = self._state["module"](tf.cast(inputs, tf.float32), training=False)[self.endpoint]
-        return tf.stop_gradient(out)
+        return self._state["targets"](inputs)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + tuple(self.output_spec.shape[1:])

@@ -30,7 +30,7 @@ from sphembed.models.train.flags import TARGET_SOURCES
 from sphembed.models.train.run_dir import load_run
 from sphembed.progress import progress_bar
 
-__all__ = ["module_fingerprint", "endpoint_targets", "mesh_template_targets", "cached_targets", "target_dataset",
+__all__ = ["module_fingerprint", "endpoint_targets", "frozen_endpoint", "mesh_template_targets", "cached_targets", "target_dataset",
            "target_channel_scale"]
 
 
@@ -73,6 +73,12 @@ def endpoint_targets(module, endpoint):
     outputs = signatures["serving_default"].structured_outputs
     if endpoint not in outputs:
         raise ValueError(f"module {module!r} has no endpoint {endpoint!r}; it has {sorted(outputs)}")
+    return frozen_endpoint(net, endpoint)
+
+
+def frozen_endpoint(net, endpoint):
+    """The function sphere maps float [batch, 2B, 2B, Cin] -> float32 endpoint [batch, 2b, 2b, C] of a loaded
+    reusable module `net`: inference mode, no gradient (shared by `endpoint_targets` and `hub_export.HubTargets`)."""
 
     def targets(spheres):
         return tf.stop_gradient(net(tf.cast(spheres, tf.float32), training=False)[endpoint])
