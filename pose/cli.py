@@ -35,7 +35,8 @@ def register(subparsers):
                    help="dataset directory from make-data; repeat for several (e.g. --data 2DOF=d2 --data 3DOF=d3); "
                    "the label defaults to the manifest's rotation regime")
     p.add_argument("--method", action="append", required=True, metavar="NAME",
-                   help="method to evaluate (repeatable; one row block each): embedding, oracle-sphere, or a "
+                   help="method to evaluate (repeatable; one row block each): embedding, oracle-sphere, oracle-target "
+                   "(--model oracle-target=HUB_DIR#ENDPOINT: the spherical-CNN targets of the true sphere maps), or a "
                    "plug-in's (e.g. regression, keypointnet)")
     p.add_argument("--model", action="append", default=[], metavar="[METHOD=]PATH",
                    help="model of a method (.keras file or SavedModel/Hub directory); METHOD= when several methods "

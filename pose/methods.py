@@ -13,7 +13,9 @@ Factories take `model` (a path or None) and the keyword options the command pass
 they may ignore options they do not use. Plug-ins: modules listed in METHOD_MODULES (or passed with
 `eval-pose --plugin MODULE`) are imported by `load_method_modules` and register their methods on import.
 Built in: "embedding" (embed both images, align the embeddings), "oracle-sphere" (align the ground-truth sphere
-maps of the two views: an upper bound for the correlation step, not a learned method), and the baselines of the
+maps of the two views: an upper bound for the correlation step, not a learned method), "oracle-target" (align the
+spherical-CNN targets Phi(S) of the two views' sphere maps at one endpoint, `--model HUB_DIR#ENDPOINT`: what an
+embedding that regressed its targets exactly would score; no image is used), and the baselines of the
 paper's Table 2, "regression" and "keypointnet" (a train-regression / train-keypointnet run or .keras file, loaded
 by `sphembed.models.train.run_dir.load_run`).
 This module does not import TensorFlow at import time.
@@ -97,6 +99,23 @@ def _make_oracle_sphere(model=None, out_bandwidth=None, refine=True):
     from sphembed.pose.alignment import align
 
     return traced_method(lambda spheres_a, spheres_b: align(spheres_b, spheres_a, out_bandwidth, refine)[0])
+
+
+@register_method("oracle-target", feature="sphere")
+def _make_oracle_target(model=None, out_bandwidth=None, refine=True):
+    """Aligns the spherical-CNN targets of the views' sphere maps: R_ab = align(Phi(S_b), Phi(S_a)); model
+    "HUB_DIR#ENDPOINT" (a `sphembed export-hub --model sphcnn` module and one of its endpoints)."""
+    path, _, endpoint = (model or "").rpartition("#")
+    if not path or not endpoint:
+        raise ValueError("method 'oracle-target' needs --model HUB_DIR#ENDPOINT (a spherical-CNN module written by "
+                         f"`sphembed export-hub --model sphcnn` and one of its endpoints, e.g. runs/demo/sphcnn/hub#block3)"
+                         f", got {model!r}")
+    from sphembed.models.train.targets import endpoint_targets
+    from sphembed.pose.alignment import align
+
+    targets = endpoint_targets(path, endpoint)
+    return traced_method(lambda spheres_a, spheres_b: align(targets(spheres_b), targets(spheres_a), out_bandwidth,
+                                                            refine)[0])
 
 
 def _baseline_method(name, model):

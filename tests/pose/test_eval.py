@@ -90,6 +90,37 @@ def test_oracle_sphere_recovers_instance_pairs(rng, sphere_signals):
     assert errors[("oracle-sphere", "3DOF", "CB")].shape == (len(pairs["CB"]),)
 
 
+def test_oracle_target_recovers_longitude_turns(rng, sphere_signals, export_tiny_sphcnn, tmp_path):
+    """oracle-target aligns the spherical-CNN endpoint of both views. A turn about the pole by k grid steps
+    (2 pi k / 2B) rolls the map by k longitude samples; the spectral convolutions commute with it exactly and the
+    pointwise nonlinearities and the bias too, so block1 (at the input bandwidth) of the turned map is the rolled
+    block1: alignment of the two endpoints recovers the turn to round-off (refined), whatever the network's
+    weights."""
+    B = 4
+    module = export_tiny_sphcnn(tmp_path / "sphcnn", B=B)
+    flm = sphere_signals.random_flm(rng, B, (3, 2))
+    base = sphere_signals.grid_map(flm, B).astype(np.float32)  # [3, 2B, 2B, 2]
+    k = rng.integers(1, 2 * B, len(base))
+    turned = np.stack([np.roll(m, s, axis=1) for m, s in zip(base, k)])
+    method, feature = get_method("oracle-target", model=f"{module}#block1", out_bandwidth=B)
+    assert feature == "sphere"
+    want = np.stack([_rot([0, 0, 1], 360.0 * s / (2 * B)) for s in k])  # (Lambda_R f)(w) = f(R^T w)
+    got = np.asarray(method(base, turned))
+    np.testing.assert_array_less(geodesic_error_deg(got, want), 0.5)
+
+
+@pytest.mark.parametrize("model, message", [(None, "HUB_DIR#ENDPOINT"), ("some/dir", "HUB_DIR#ENDPOINT")])
+def test_oracle_target_needs_module_and_endpoint(model, message):
+    with pytest.raises(ValueError, match=message):
+        get_method("oracle-target", model=model)
+
+
+def test_oracle_target_unknown_endpoint(export_tiny_sphcnn, tmp_path):
+    module = export_tiny_sphcnn(tmp_path / "sphcnn")
+    with pytest.raises(ValueError, match=r"no endpoint 'block9'.*block1"):
+        get_method("oracle-target", model=f"{module}#block9")
+
+
 def test_identity_method_errors_are_relative_angles(rng, sphere_signals):
     data, pairs = _synthetic(sphere_signals, rng)
     identity = lambda a, b: np.broadcast_to(np.eye(3), (len(a), 3, 3))  # noqa: E731
