@@ -15,7 +15,10 @@ Steps, all batched and compiled once per (shape, dtype, options) (`sphembed.pose
       Hessian (`torus_ascent`): a step is taken only when it increases C, its length in the metric of SO(3) is
       capped at one grid spacing pi/B_g, the cap shrinks 4x after a rejected step. Each pair is refined in the one of
       7 fixed frames R = R' Q (Q = I, or Ry(pi/2) Rz(j pi/6)) whose Euler poles are farthest from its seeds, where
-      Newton in Euler angles does not crawl;
+      Newton in Euler angles does not crawl. For "coarse-to-fine" only the best 2 refined seeds (each at least
+      `min_separation_deg` from those before, as in step 5), or top_k if more, take the Newton steps after the
+      third: the ascent's cost is per seed and per step, and the ranking after 3 steps already holds (measured
+      against "dense", which refines every seed for every step: tests/pose/test_align.py);
   (5) the best refined seed; for top_k > 1 the refined seeds greedily, best first, each at least
       `min_separation_deg` (geodesic) from those taken (when fewer are that far apart, the next best fill the rest).
 With refine=False (or refine_steps=0) there is no refinement and the grid is the one at out_bandwidth for either
@@ -24,7 +27,7 @@ accuracy.
 
 Checkable: align(rotate_map(f, R0), f) = R0 to the grid resolution without refinement and to round-off-limited
 accuracy with it; scores equal correlation_at(Chat, angles of the returned R); the coarse-to-fine rotation equals the
-dense one (tests/test_pose_align.py measures the agreement on random pairs).
+dense one (tests/pose/test_align.py measures the agreement on random pairs).
 """
 
 import functools
@@ -188,6 +191,10 @@ def refine_peaks(A, alpha, beta, gamma, steps=8, max_step=None):
 # degrees from its poles, any 8 seeds >= 15 degrees (worst case over 10^5 random sets).
 _FRAME_PHI = np.arange(6) * np.pi / 6
 
+# Coarse-to-fine refinement: Newton steps taken by every seed, then the number of seeds that take the rest.
+_PRUNE_AFTER = 3
+_KEEP_SEEDS = 2
+
 
 @functools.lru_cache(maxsize=None)
 def _frames_np():
@@ -206,9 +213,13 @@ def _d_half_pi_np(L):
     return d
 
 
-def _refine_in_frames(chat, R, steps, max_step):
+def _refine_in_frames(chat, R, steps, max_step, keep=None, min_separation_deg=30.0):
     """Refines seeds R [batch, K, 3, 3], each pair in the frame of `_frames_np` that keeps its seeds farthest from
-    the Euler poles; returns (rotations [batch, K, 3, 3], C there [batch, K]).
+    the Euler poles; returns (rotations [batch, K', 3, 3], C there [batch, K']).
+
+    keep: None (K' = K: every seed takes all steps) or an int K' < K: after `_PRUNE_AFTER` steps only the best K'
+    seeds (each at least min_separation_deg from those before while there are such, as `_separated` picks) take the
+    remaining steps.
 
     C(R' Q) = sum_c <f_c, Lambda_R' Lambda_Q h_c> has coefficients Chat'^l = Chat^l conj(D^l(Q))^T; for
     Q = Ry(pi/2) Rz(phi): Chat'^l_{mn} = sum_k Chat^l_{mk} e^{i k phi} d^l_{nk}(pi/2).
@@ -226,11 +237,18 @@ def _refine_in_frames(chat, R, steps, max_step):
                                                                               tf.math.imag(shifted))))
     p = compact_torus(tf.where((frame > 0)[:, None, None, None], rotated, chat))
     Q = tf.gather(tf.constant(q_np, R.dtype), frame)[:, None]  # [batch, 1, 3, 3]
-    alpha, beta, gamma, value = torus_ascent(p, *matrix_to_euler(R @ tf.linalg.matrix_transpose(Q)), steps, max_step)
+    angles = matrix_to_euler(R @ tf.linalg.matrix_transpose(Q))
+    if keep is not None and keep < R.shape[1] and steps > _PRUNE_AFTER:
+        *angles, value = torus_ascent(p, *angles, _PRUNE_AFTER, max_step)
+        pick = _separated(euler_to_matrix(*angles) @ Q, value, keep, min_separation_deg)
+        angles = [tf.gather(x, pick, batch_dims=1) for x in angles]
+        steps -= _PRUNE_AFTER
+    alpha, beta, gamma, value = torus_ascent(p, *angles, steps, max_step)
     return euler_to_matrix(alpha, beta, gamma) @ Q, value
 
 
-def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_separation_deg, refine_steps, seeds):
+def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_separation_deg, refine_steps, seeds,
+                method):
     """align_coefficients on checked arguments: (rotations, scores) as `align` returns them."""
     p = compact_torus(chat)
     c = torus_grid(p, grid_bandwidth, tables if grid_bandwidth == out_bandwidth else None)
@@ -238,7 +256,8 @@ def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_
     score, idx = _grid_candidates(c, size)
     R = euler_to_matrix(*_angles_of(idx, grid_bandwidth, c.dtype))
     if refine_steps:
-        R, score = _refine_in_frames(chat, R, refine_steps, np.pi / grid_bandwidth)
+        R, score = _refine_in_frames(chat, R, refine_steps, np.pi / grid_bandwidth,
+                                     None if method == "dense" else max(top_k, _KEEP_SEEDS), min_separation_deg)
     pick = _separated(R, score, top_k, min_separation_deg)
     R, score = tf.gather(R, pick, batch_dims=1), tf.gather(score, pick, batch_dims=1)
     return (R[:, 0], score[:, 0]) if top_k == 1 else (R, score)
@@ -260,7 +279,7 @@ def _resolve(L, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, 
             raise ValueError(f"{name}={value} must be >= the input bandwidth {L}")
     steps = refine_steps if refine else 0
     return dict(out_bandwidth=Bp, grid_bandwidth=Bc if steps and method == "coarse-to-fine" else Bp, top_k=top_k,
-                min_separation_deg=float(min_separation_deg), refine_steps=steps, seeds=seeds)
+                min_separation_deg=float(min_separation_deg), refine_steps=steps, seeds=seeds, method=method)
 
 
 def align_coefficients(chat, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8,
@@ -298,8 +317,8 @@ def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.
       min_separation_deg: float in (0, 180], minimum geodesic angle between the returned peaks when top_k > 1.
       refine_steps: int, Newton iterations per seed.
       tables: optional `correlation_tables(B, B')` of the grid at out_bandwidth (otherwise built once and cached).
-      method: "coarse-to-fine" (grid at coarse_bandwidth, then refinement) or "dense" (grid at out_bandwidth, then
-        refinement; the reference).
+      method: "coarse-to-fine" (grid at coarse_bandwidth, then refinement, the best 2 seeds only after 3 steps) or
+        "dense" (grid at out_bandwidth, then refinement of every seed; the reference).
       seeds: int, grid local maxima refined per pair (at least top_k are).
       coarse_bandwidth: int >= B, bandwidth of the coarse grid of "coarse-to-fine" (default min(2B, B'): (4B)^3
         points, never more than the dense grid).
