@@ -173,12 +173,14 @@ def embedding_model(run):
         from sphembed.pose.relative import load_model
 
         return load_model(os.path.join(run, "embedding"))  # a demo run directory
-    from sphembed.models.nets.encoder_decoder import EmbeddingNet
-    from sphembed.presets import get_preset
+    from sphembed.models.train.embedding import build_embedding_net
+    from sphembed.presets import ARCHITECTURE_SIZES, get_preset
 
+    # Without a run: the demo preset's network (untrained: the timing does not depend on the weights) for 64 x 64
+    # gray views and its block3 targets (8 x 8 x 32).
     cfg = get_preset("demo", "embedding")
-    model = EmbeddingNet(64, 1, 4, 32, latent_dim=cfg["latent_dim"], base_filters=cfg["base_filters"],
-                         max_filters=cfg["max_filters"])
+    sizes = {key: cfg[key] for key in ARCHITECTURE_SIZES[cfg["architecture"]]}
+    model = build_embedding_net([64, 64, 1], [8, 8, 32], cfg["architecture"], **sizes)
     model(np.zeros((1, 64, 64, 1), np.float32))
     return model
 

@@ -27,8 +27,8 @@ from sphembed.lazy_exports import lazy_exports
 __getattr__, __all__ = lazy_exports(__name__, {
     "correlation": ("so3_correlation", "correlation_coefficients", "correlation_grid", "correlation_at",
                     "correlation_tables", "torus_coefficients"),
-    "torus": ("compact_torus", "compact_from_torus", "torus_grid", "torus_grid_tables", "torus_values",
-              "torus_ascent"),
+    "torus": ("compact_torus", "compact_torus_of_half", "compact_from_torus", "torus_grid", "torus_grid_tables",
+              "torus_values", "torus_ascent"),
     "alignment": ("align", "align_coefficients", "grid_peaks", "refine_peaks"),
     "relative": ("relative_pose", "align_image_to_mesh", "load_model", "call_model"),
     "serving": ("export_pose_module", "PoseModule"),

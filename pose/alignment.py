@@ -42,7 +42,8 @@ from sphembed.models.sphere.shapes import check_bandwidth
 from sphembed.models.sphere.wigner import wigner_d_np
 from sphembed.pose.compiled import call_cached
 from sphembed.pose.correlation import as_map_pair, correlation_coefficients
-from sphembed.pose.torus import check_chat, compact_from_torus, compact_torus, torus_ascent, torus_grid
+from sphembed.pose.torus import (check_chat, compact_from_torus, compact_torus, compact_torus_of_half, torus_ascent,
+                                 torus_grid)
 
 __all__ = ["align", "align_coefficients", "grid_peaks", "refine_peaks", "METHODS"]
 
@@ -232,10 +233,10 @@ def _refine_in_frames(chat, R, steps, max_step, keep=None, min_separation_deg=30
     phi = tf.gather(tf.constant(np.concatenate([[0.0], _FRAME_PHI]), R.dtype), frame)
     phase = tf.exp(tf.complex(tf.zeros_like(phi[:, None] * k), phi[:, None] * k))  # [batch, 2L-1]
     shifted = chat * phase[:, None, None, :]
-    d = tf.constant(_d_half_pi_np(L), R.dtype)
+    d = tf.constant(_d_half_pi_np(L)[:, L - 1 :], R.dtype)  # n >= 0: all that compact_torus reads
     rotated = tf.complex(*(tf.einsum("blmk,lnk->blmn", part, d) for part in (tf.math.real(shifted),
                                                                               tf.math.imag(shifted))))
-    p = compact_torus(tf.where((frame > 0)[:, None, None, None], rotated, chat))
+    p = compact_torus_of_half(tf.where((frame > 0)[:, None, None, None], rotated, chat[..., L - 1 :]))
     Q = tf.gather(tf.constant(q_np, R.dtype), frame)[:, None]  # [batch, 1, 3, 3]
     angles = matrix_to_euler(R @ tf.linalg.matrix_transpose(Q))
     if keep is not None and keep < R.shape[1] and steps > _PRUNE_AFTER:

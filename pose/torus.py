@@ -31,8 +31,8 @@ from sphembed.models.sphere.grids import so3_grid
 from sphembed.models.sphere.shapes import check_bandwidth
 from sphembed.models.sphere.wigner import wigner_d_np
 
-__all__ = ["check_chat", "torus_coefficients", "compact_torus", "compact_from_torus", "torus_grid", "torus_grid_tables",
-           "torus_values", "torus_ascent"]
+__all__ = ["check_chat", "torus_coefficients", "compact_torus", "compact_torus_of_half", "compact_from_torus",
+           "torus_grid", "torus_grid_tables", "torus_values", "torus_ascent"]
 
 
 def check_chat(chat):
@@ -92,11 +92,20 @@ def compact_torus(chat):
     """
     with tf.name_scope("compact_torus"):
         chat = tf.convert_to_tensor(chat)
-        L = check_chat(chat)
+        return compact_torus_of_half(chat[..., check_chat(chat) - 1 :])
+
+
+def compact_torus_of_half(half):
+    """`compact_torus` from the n >= 0 half of Chat, all it reads: complex [batch, L, 2L-1, L (n = 0..L-1)]."""
+    with tf.name_scope("compact_torus"):
+        half = tf.convert_to_tensor(half)
+        L = half.shape[-1]
+        if not half.dtype.is_complex or half.shape.rank != 4 or L is None or tuple(half.shape[1:3]) != (L, 2 * L - 1):
+            raise ValueError(f"half must be complex [batch, L, 2L-1, L], got {half.dtype.name} {half.shape}")
         M = 2 * L - 1
-        x = tf.transpose(chat[..., L - 1 :], (2, 3, 0, 1))  # [M, L (n), batch, L (l)]
+        x = tf.transpose(half, (2, 3, 0, 1))  # [M, L (n), batch, L (l)]
         x = tf.reshape(tf.concat([tf.math.real(x), tf.math.imag(x)], axis=2), [M * L, -1, L])  # [(m, n), 2 batch, l]
-        p = tf.matmul(x, tf.constant(_table_np(L), _real_dtype(chat)))  # [(m, n), 2 batch, k]
+        p = tf.matmul(x, tf.constant(_table_np(L), _real_dtype(half)))  # [(m, n), 2 batch, k]
         return tf.transpose(tf.reshape(p, [M, L, 2, -1, L]), (3, 2, 0, 1, 4))
 
 

@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sphembed.pose.correlation import correlation_at, correlation_coefficients, correlation_grid
-from sphembed.pose.torus import (compact_from_torus, compact_torus, torus_ascent, torus_coefficients, torus_grid,
-                                 torus_values)
+from sphembed.models.sphere.grids import so3_grid
+from sphembed.pose.correlation import correlation_at, correlation_coefficients
+from sphembed.pose.torus import (compact_from_torus, compact_torus, compact_torus_of_half, torus_ascent,
+                                 torus_coefficients, torus_grid, torus_values)
 
 B, C = 5, 3
 
 
-def _chat(sphere_signals, rng, batch, dtype):
-    f, h = (sphere_signals.grid_map(sphere_signals.random_flm(rng, B, (batch, C)), B).astype(dtype) for _ in range(2))
+def _chat(sphere_signals, rng, batch, dtype, L=B):
+    f, h = (sphere_signals.grid_map(sphere_signals.random_flm(rng, L, (batch, C)), L).astype(dtype) for _ in range(2))
     return correlation_coefficients(f, h)
 
 
@@ -24,11 +25,15 @@ def test_compact_is_the_full_form_restricted_random(rng, dtype, tol, sphere_sign
                                atol=tol * np.abs(p.numpy()).max())
 
 
-def test_torus_grid_matches_correlation_at_random(rng, dtype, tol, sphere_signals):
-    chat = _chat(sphere_signals, rng, 1, dtype)
-    Bp = 6
+@pytest.mark.parametrize("L, Bp", [(5, 6), (6, 7), (6, 6)])
+def test_torus_grid_matches_correlation_at_random(rng, dtype, tol, sphere_signals, L, Bp):
+    # Odd and even L (the radix-2 step splits m and n by parity) and odd and even B' (it splits alpha and gamma at
+    # pi); the reference sums Chat against Wigner-D matrices at every grid point.
+    chat = _chat(sphere_signals, rng, 2, dtype, L)
     grid = torus_grid(compact_torus(chat), Bp).numpy()
-    np.testing.assert_allclose(grid, correlation_grid(chat, Bp).numpy(), atol=tol * np.abs(grid).max())
+    angles = np.meshgrid(*so3_grid(Bp, "float64"), indexing="ij")
+    reference = correlation_at(chat, *(np.broadcast_to(a, (2, *a.shape)) for a in angles)).numpy()
+    np.testing.assert_allclose(grid, reference, atol=tol * np.abs(reference).max())
 
 
 def test_torus_values_derivatives_match_autodiff_random(rng, dtype, tol, sphere_signals):
@@ -66,6 +71,13 @@ def test_torus_ascent_climbs_to_a_stationary_point_random(rng, sphere_signals):
 def test_compact_torus_bad_chat(shape, dtype):
     with pytest.raises(ValueError, match=r"chat must be complex \[batch, L, 2L-1, 2L-1\]"):
         compact_torus(tf.zeros(shape, dtype))
+
+
+@pytest.mark.parametrize("shape, dtype", [((1, 4, 7, 7), tf.complex64), ((1, 4, 7, 4), tf.float32),
+                                          ((1, 4, 6, 4), tf.complex64)])
+def test_compact_torus_of_half_bad_half(shape, dtype):
+    with pytest.raises(ValueError, match=r"half must be complex \[batch, L, 2L-1, L\]"):
+        compact_torus_of_half(tf.zeros(shape, dtype))
 
 
 def test_torus_values_bad_arguments():
