@@ -27,8 +27,8 @@ def test_compact_is_the_full_form_restricted_random(rng, dtype, tol, sphere_sign
 
 @pytest.mark.parametrize("L, Bp", [(5, 6), (6, 7), (6, 6)])
 def test_torus_grid_matches_correlation_at_random(rng, dtype, tol, sphere_signals, L, Bp):
-    # Odd and even L (the radix-2 step splits m and n by parity) and odd and even B' (it splits alpha and gamma at
-    # pi); the reference sums Chat against Wigner-D matrices at every grid point.
+    # Odd and even L (the cos/sin split of the k-transform is by the parity of m + n) and odd and even B'; the
+    # reference sums Chat against Wigner-D matrices at every grid point.
     chat = _chat(sphere_signals, rng, 2, dtype, L)
     grid = torus_grid(compact_torus(chat), Bp).numpy()
     angles = np.meshgrid(*so3_grid(Bp, "float64"), indexing="ij")
