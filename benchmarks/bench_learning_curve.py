@@ -15,7 +15,8 @@ module, trained on all eight categories, serves every problem).
 Usage:
   python benchmarks/bench_learning_curve.py --module runs/demo/sphcnn/hub [--problems car-3dof 4cat-3dof ...]
       [--views 8 32 | --runs car-3dof:32 4cat-3dof:8 ...] [--steps 500 1000 2000 3000] [--seeds 0]
-      [--work runs/learning_curve] [--include benchmarks/results/OTHER.json ...]
+      [--work runs/learning_curve] [--include benchmarks/results/OTHER.json ...] [--dev-rotations 2dof]
+      [--set KEY=VALUE ...] [--name NAME]
 Writes benchmarks/results/learning_curve.json (every run's curve) and learning_curve.png (IB and CB median against
 examples seen, one panel per problem, one line per views regime) and prints a table. Not part of `make bench`
 (an hour or more on two CPU cores); `benchmarks/run_all.py --only learning_curve` runs it with its defaults.
@@ -52,7 +53,7 @@ def _dataset(work, name, categories, rotations, views, meshes, seed):
     return out
 
 
-def pose_curve_callback(dev, steps, out_bandwidth, batch_size, record):
+def pose_curve_callback(devs, steps, out_bandwidth, batch_size, record):
     """A Keras callback that evaluates held-out pose at the given optimizer steps, appending points to `record`, and
     stops training after the last step. (Built in a function: this script's top level stays TensorFlow-free, since
     make-data's spawned render workers import it.)"""
@@ -61,7 +62,7 @@ def pose_curve_callback(dev, steps, out_bandwidth, batch_size, record):
     class PoseCurve(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.step, self.seconds, self._tick = 0, 0.0, None
+            self.step, self.seconds, self._tick, self.loss = 0, 0.0, None, float("nan")
 
         def on_train_batch_begin(self, batch, logs=None):
             self._tick = time.perf_counter()
@@ -69,46 +70,60 @@ def pose_curve_callback(dev, steps, out_bandwidth, batch_size, record):
         def on_train_batch_end(self, batch, logs=None):
             self.seconds += time.perf_counter() - self._tick
             self.step += 1
-            if self.step in steps:
-                record.append(_evaluate(self.model, dev, self.step, batch_size, self.seconds, out_bandwidth,
-                                        float(logs.get("loss", float("nan")))))
-                last = record[-1]
-                print(f"  step {self.step}: IB {last['IB']['median']:.1f} deg / {last['IB']['acc@30']:.1f}%, "
-                      f"CB {last['CB']['median']:.1f} deg / {last['CB']['acc@30']:.1f}% ({self.seconds:.0f} s of "
-                      "training)", flush=True)
+            self.loss = float((logs or {}).get("loss", float("nan")))
+            if self.step in steps and self.step < max(steps):
+                self._point()
             if self.step >= max(steps):
                 self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            self._point()  # the last point once `fit` has finalized the weights (e.g. an optimizer EMA swapped in)
+
+        def _point(self):
+            record.append(_evaluate(self.model, devs, self.step, batch_size, self.seconds, out_bandwidth, self.loss))
+            cells = ", ".join(f"{kind} {rot} {s['median']:.1f} deg / {s['acc@30']:.1f}%"
+                              for rot, by_kind in record[-1]["by_rotations"].items() for kind, s in by_kind.items())
+            print(f"  step {self.step}: {cells} ({self.seconds:.0f} s of training)", flush=True)
 
     return PoseCurve()
 
 
-def _evaluate(model, dev, step, batch_size, seconds, out_bandwidth, loss):
+def _evaluate(model, devs, step, batch_size, seconds, out_bandwidth, loss):
+    """One curve point: {"IB", "CB"} (and per category) on the first dev set of `devs` ({rotations: directory},
+    the problem's own regime first), and every dev set's under "by_rotations" {rotations: {"IB", "CB"}}."""
     from sphembed.pose.methods import get_method
     from sphembed.pose.protocol import evaluate
 
     method, feature = get_method("embedding", model=model, out_bandwidth=out_bandwidth)
-    records, _ = evaluate([("embedding", method, feature)], {"dev": dev}, kinds=("IB", "CB"), batch_size=64)
-    point = {"step": step, "examples_seen": step * batch_size, "train_seconds": round(seconds, 1), "loss": loss}
+    records, _ = evaluate([("embedding", method, feature)], devs, kinds=("IB", "CB"), batch_size=64)
+    point = {"step": step, "examples_seen": step * batch_size, "train_seconds": round(seconds, 1), "loss": loss,
+             "by_rotations": {}}
+    primary = next(iter(devs))
     for r in records:
         stats = {k: r[k] for k in ("median", "acc@15", "acc@30", "flip@30")}
         if r["category"] == "all":
-            point[r["kind"]] = stats
-        else:
+            point["by_rotations"].setdefault(r["dataset"], {})[r["kind"]] = stats
+            if r["dataset"] == primary:
+                point[r["kind"]] = stats
+        elif r["dataset"] == primary:
             point.setdefault(f"{r['kind']}_per_category", {})[r["category"]] = stats["median"]
     return point
 
 
-def run_curve(work, module, problem, views, steps, seed, preset="demo", overrides=None):
+def run_curve(work, module, problem, views, steps, seed, preset="demo", overrides=None, dev_rotations=()):
     """One training run of `problem` with `views` views per mesh, evaluated at `steps`: the run's JSON record.
-    `overrides`: {setting: value} replacing the preset's embedding recipe (the lever being measured)."""
+    `overrides`: {setting: value} replacing the preset's embedding recipe (the lever being measured).
+    `dev_rotations`: rotation regimes ("2dof", "3dof") of further dev sets of the same meshes, evaluated too (e.g.
+    2DOF pairs of an embedding trained on 3DOF views, as `make demo` evaluates it)."""
     from sphembed.data.splits import split_count
     from sphembed.models.train.embedding import train_embedding
     from sphembed.presets import get_preset, stage_config
 
     categories, rotations = PROBLEMS[problem]
     train = _dataset(work, f"{problem}-v{views}", categories, rotations, views, {"train": TRAIN_MESHES, "test": 1}, 0)
-    dev = _dataset(work, f"{problem}-dev", categories, rotations, DEV_VIEWS, {"train": 1, "test": DEV_MESHES},
-                   DEV_SEED)
+    devs = {rot: _dataset(work, f"{problem}-dev" + ("" if rot == rotations else f"-{rot}"), categories, rot,
+                          DEV_VIEWS, {"train": 1, "test": DEV_MESHES}, DEV_SEED)
+            for rot in dict.fromkeys([rotations, *dev_rotations])}
     cfg = stage_config(preset, "embedding", **(overrides or {}))  # what train-embedding runs with
     per_epoch = math.ceil(split_count(train, "train") / cfg["batch_size"])
     cfg["epochs"] = math.ceil(max(steps) / per_epoch)
@@ -116,7 +131,7 @@ def run_curve(work, module, problem, views, steps, seed, preset="demo", override
     cfg["lr_boundaries"] = [0.6 * last, 0.9 * last]
     cfg["seed"] = seed
     curve = []
-    callback = pose_curve_callback(dev, steps, get_preset(preset, "pose")["out_bandwidth"], cfg["batch_size"], curve)
+    callback = pose_curve_callback(devs, steps, get_preset(preset, "pose")["out_bandwidth"], cfg["batch_size"], curve)
     tag = "".join(f"-{k}={v}" for k, v in sorted((overrides or {}).items()))
     run_dir = os.path.join(work, "runs", f"{problem}-v{views}-s{seed}{tag}")
     print(f"{problem}, {views} views per mesh ({split_count(train, 'train')} training views), seed {seed}:",
@@ -139,7 +154,8 @@ def plot(runs, path):
     for ax, problem in zip(axes[0], problems):
         for r in (r for r in runs if r["problem"] == problem):
             x = [p["examples_seen"] for p in r["curve"]]
-            label = f"{r['views_per_mesh']} views/mesh ({r['train_examples']}), seed {r['seed']}"
+            lever = "".join(f", {k}={v}" for k, v in sorted(r.get("overrides", {}).items()))
+            label = f"{r['views_per_mesh']} views/mesh ({r['train_examples']}){lever}, seed {r['seed']}"
             line, = ax.plot(x, [p["IB"]["median"] for p in r["curve"]], marker="o", label=f"IB, {label}")
             ax.plot(x, [p["CB"]["median"] for p in r["curve"]], marker="x", linestyle="--", color=line.get_color(),
                     label=f"CB, {label}")
@@ -178,14 +194,17 @@ def main(argv=None):
                         "--until sphcnn-hub`)")
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     parser.add_argument("--views", nargs="+", type=int, default=[8, 32], help="views per training mesh")
-    parser.add_argument("--runs", nargs="+", default=None, metavar="PROBLEM:VIEWS",
+    parser.add_argument("--runs", nargs="*", default=None, metavar="PROBLEM:VIEWS",
                         help="the (problem, views per mesh) pairs to run instead of every --problems x --views pair, "
-                        "e.g. car-3dof:32 4cat-3dof:8")
+                        "e.g. car-3dof:32 4cat-3dof:8; none given: only the --include runs (a merged table and plot)")
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 1000, 2000, 3000],
                         help="optimizer steps at which to evaluate; the last ends the run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--preset", default="demo", help="preset whose embedding recipe is trained")
     parser.add_argument("--work", default="runs/learning_curve", help="datasets and run directories")
+    parser.add_argument("--dev-rotations", nargs="*", default=[], choices=["2dof", "3dof"],
+                        help="also evaluate on dev sets of these rotation regimes (same dev meshes), e.g. 2dof for "
+                        "a 3DOF-trained embedding, as `make demo` evaluates it")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="recipe overrides (the lever measured), e.g. target_scaling=none (JSON values)")
     parser.add_argument("--name", default="learning_curve", help="results name: benchmarks/results/NAME.json/.png")
@@ -204,21 +223,27 @@ def main(argv=None):
         except ValueError:
             overrides[key] = value
     pairs = [(p, v) for p in args.problems for v in args.views]
-    if args.runs:
+    if args.runs is not None:
         pairs = [_problem_views(item, parser) for item in args.runs]
     runs = [r for path in args.include for r in _runs_of(path)]
     os.makedirs(RESULTS_DIR, exist_ok=True)
     for problem, views in pairs:
         for seed in args.seeds:
-            runs.append(run_curve(args.work, args.module, problem, views, args.steps, seed, args.preset, overrides))
+            runs.append(run_curve(args.work, args.module, problem, views, args.steps, seed, args.preset, overrides,
+                                  args.dev_rotations))
             with open(os.path.join(RESULTS_DIR, f"{args.name}_runs.json"), "w") as fh:
                 json.dump(runs, fh, indent=1)  # partial results survive an interrupted ladder
     rows = [{"problem": r["problem"], "views/mesh": r["views_per_mesh"], "train views": r["train_examples"],
              "seed": r["seed"], "steps": p["step"], "examples seen": p["examples_seen"],
              "train s": p["train_seconds"], "IB median": p["IB"]["median"], "IB acc@30": p["IB"]["acc@30"],
-             "IB flip@30": p["IB"]["flip@30"], "CB median": p["CB"]["median"], "CB acc@30": p["CB"]["acc@30"]}
+             "IB flip@30": p["IB"]["flip@30"], "CB median": p["CB"]["median"], "CB acc@30": p["CB"]["acc@30"],
+             "overrides": json.dumps(r.get("overrides", {}), sort_keys=True),
+             **{f"{kind} {rot.upper()} {stat}": s[stat]
+                for rot, by_kind in p.get("by_rotations", {}).items() if rot != r["rotations"]
+                for kind, s in by_kind.items() for stat in ("median", "acc@30")}}
             for r in runs for p in r["curve"]]
-    columns = list(rows[0]) if rows else []
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    rows = [{c: row.get(c, "") for c in columns} for row in rows]  # regimes a run did not evaluate: empty cells
     report(args.name, rows, columns, notes=f"dev meshes: make-data --seed {DEV_SEED}, {DEV_MESHES} meshes x "
            f"{DEV_VIEWS} views per category; recipe: preset {args.preset!r} embedding section, overrides {overrides}; "
            f"module {args.module}")
