@@ -73,7 +73,19 @@ PAPER_MEDIANS = {
 }
 
 
-def _paper_blocks(records, method="embedding"):
+def _embedding_budget(run_dir):
+    """'N steps of B' of the run's embedding training (RUN_DIR/embedding/run_info.json), or None without it."""
+    path = os.path.join(run_dir, "embedding")
+    if not os.path.isfile(os.path.join(path, "run_info.json")):
+        return None
+    info = read_run_info(path)
+    training, batch = info.get("training", {}), info.get("config", {}).get("batch_size")
+    if not training.get("epochs") or not training.get("steps_per_epoch") or not batch:
+        return None
+    return f"{training['epochs'] * training['steps_per_epoch']:,} steps of {batch}"
+
+
+def _paper_blocks(run_dir, records, method="embedding"):
     """This run's embedding medians next to the paper's Table 2, per category, and why they differ."""
     ours = {(r["kind"], r["dataset"], r["category"]): r["median"] for r in records if r["method"] == method}
     groups = [g for g in PAPER_MEDIANS if any(k[:2] == g for k in ours)]
@@ -81,10 +93,12 @@ def _paper_blocks(records, method="embedding"):
     if not cats:
         return []
     rows = [[c] + [f"{ours[(*g, c)]:.1f} / {PAPER_MEDIANS[g][c]:.1f}" for g in groups] for c in cats]
+    budget = _embedding_budget(run_dir)
     return [("h", 3, "Against the paper"),
             ("p", "Median error in degrees, this run / the paper's Table 2 (ShapeNet). The paper trains its "
                   "embedding for 200k steps of 16 on a GPU on thousands of ShapeNet meshes per category, with 2b = 16 "
-                  "targets from a spherical CNN trained on ModelNet40; this demo trains ~2,000 steps of 32 on a 2-core "
+                  "targets from a spherical CNN trained on ModelNet40; this demo trains "
+                  f"{budget or 'its embedding (budget not recorded)'} on a 2-core "
                   "CPU, on 24 procedural meshes per category, with 2b = 8 targets (a 45-degree grid; the correlation "
                   "is refined off the grid) of a small spherical CNN trained on the same 4 categories."),
             ("table", ["category"] + [f"{k} {d}" for k, d in groups], rows)]
@@ -101,7 +115,7 @@ def _pose_blocks(run_dir, pose):
                     "rotation is ~126 degrees off in median. oracle-sphere aligns the ground-truth sphere maps of "
                     "the two meshes (not images): the upper bound of the correlation step."),
               ("table", *table_rows(overall)),
-              ("h", 3, "Per category"), ("table", *table_rows(records))] + _paper_blocks(records)
+              ("h", 3, "Per category"), ("table", *table_rows(records))] + _paper_blocks(run_dir, records)
     if os.path.isfile(os.path.join(run_dir, "pose", "pose_errors.png")):
         blocks.append(("img", "pose/pose_errors.png", "Error histograms per method, pair kind and rotation regime"))
     return blocks
