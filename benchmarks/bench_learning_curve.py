@@ -234,7 +234,8 @@ def main(argv=None):
             with open(os.path.join(RESULTS_DIR, f"{args.name}_runs.json"), "w") as fh:
                 json.dump(runs, fh, indent=1)  # partial results survive an interrupted ladder
     rows = [{"problem": r["problem"], "views/mesh": r["views_per_mesh"], "train views": r["train_examples"],
-             "seed": r["seed"], "steps": p["step"], "examples seen": p["examples_seen"],
+             "seed": r["seed"], "batch": r.get("recipe", {}).get("batch_size", ""), "steps": p["step"],
+             "examples seen": p["examples_seen"],
              "train s": p["train_seconds"], "IB median": p["IB"]["median"], "IB acc@30": p["IB"]["acc@30"],
              "IB flip@30": p["IB"]["flip@30"], "CB median": p["CB"]["median"], "CB acc@30": p["CB"]["acc@30"],
              "overrides": json.dumps(r.get("overrides", {}), sort_keys=True),
@@ -245,7 +246,8 @@ def main(argv=None):
     columns = list(dict.fromkeys(key for row in rows for key in row))
     rows = [{c: row.get(c, "") for c in columns} for row in rows]  # regimes a run did not evaluate: empty cells
     report(args.name, rows, columns, notes=f"dev meshes: make-data --seed {DEV_SEED}, {DEV_MESHES} meshes x "
-           f"{DEV_VIEWS} views per category; recipe: preset {args.preset!r} embedding section, overrides {overrides}; "
+           f"{DEV_VIEWS} views per category; recipe: preset {args.preset!r} embedding section as it was at each run, "
+           "with the run's overrides (column; every setting in the JSON's recipe); "
            f"module {args.module}")
     path = os.path.join(RESULTS_DIR, f"{args.name}.json")
     with open(path) as fh:
