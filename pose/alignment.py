@@ -92,7 +92,7 @@ _BLOCK_SEARCH_ABOVE = 16
 def _grid_candidates(c, size):
     """(values, flat indices) [batch, size] of the highest local maxima of c, then of the highest other points.
 
-    Local maxima: >= their 3x3x3 neighbourhood; on grids of more than 32 points per axis, maxima of their 2x2x2
+    Local maxima: >= their 3x3x3 neighbourhood; on grids of more than 16 points per axis, maxima of their 2x2x2
     block that are >= the maxima of the 3x3x3 neighbouring blocks (a 6x6x6 neighbourhood at least). Any two points
     of a 2x2x2 block are neighbours, so a block holds at most one local maximum: the search runs over blocks.
     """
@@ -105,15 +105,17 @@ def _grid_candidates(c, size):
     n = N // 2
     if N <= _BLOCK_SEARCH_ABOVE:
         c = tf.where(_local_maxima(c), c, c - span)  # non-maxima rank below every local maximum
-    blocks = tf.reshape(tf.transpose(tf.reshape(c, [b, n, 2, n, 2, n, 2]), (0, 1, 3, 5, 2, 4, 6)), [b, n, n, n, 8])
-    top = tf.reduce_max(blocks, axis=-1)
+    top = tf.reduce_max(tf.reshape(c, [b, n, 2, n, 2, n, 2]), axis=[2, 4, 6])  # block maxima [batch, n, n, n]
     if N > _BLOCK_SEARCH_ABOVE:
         top = tf.where(_local_maxima(top), top, top - span)
     _, block = tf.math.top_k(tf.reshape(top, [b, -1]), size)
-    within = tf.argmax(tf.gather(tf.reshape(blocks, [b, -1, 8]), block, batch_dims=1), axis=-1, output_type=tf.int32)
-    # block (i, j, k) and offset (di, dj, dk) -> point (2i + di, 2j + dj, 2k + dk).
+    # block (i, j, k) and offset (di, dj, dk) -> point (2i + di, 2j + dj, 2k + dk): the 8 points of each chosen block
+    # read from c itself (a blocked copy of the whole grid costs more than the search).
     i, j, k = block // (n * n), (block // n) % n, block % n
-    idx = ((2 * i + within // 4) * N + 2 * j + (within // 2) % 2) * N + 2 * k + within % 2
+    offsets = tf.constant([(di * N + dj) * N + dk for di in (0, 1) for dj in (0, 1) for dk in (0, 1)], tf.int32)
+    points = (((2 * i) * N + 2 * j) * N + 2 * k)[..., None] + offsets  # [batch, size, 8]
+    ranked = tf.gather(tf.reshape(c, [b, -1]), points, batch_dims=1)
+    idx = tf.gather(points, tf.argmax(ranked, axis=-1, output_type=tf.int32)[..., None], batch_dims=2)[..., 0]
     return tf.gather(flat, idx, batch_dims=1), idx
 
 
@@ -239,12 +241,11 @@ def _refine_in_frames(chat, R, steps, max_step, keep=None, min_separation_deg=30
     p = compact_torus_of_half(tf.where((frame > 0)[:, None, None, None], rotated, chat[..., L - 1 :]))
     Q = tf.gather(tf.constant(q_np, R.dtype), frame)[:, None]  # [batch, 1, 3, 3]
     angles = matrix_to_euler(R @ tf.linalg.matrix_transpose(Q))
-    if keep is not None and keep < R.shape[1] and steps > _PRUNE_AFTER:
-        *angles, value = torus_ascent(p, *angles, _PRUNE_AFTER, max_step)
-        pick = _separated(euler_to_matrix(*angles) @ Q, value, keep, min_separation_deg)
-        angles = [tf.gather(x, pick, batch_dims=1) for x in angles]
-        steps -= _PRUNE_AFTER
-    alpha, beta, gamma, value = torus_ascent(p, *angles, steps, max_step)
+    prune = None
+    if keep is not None and keep < R.shape[1]:
+        def prune(alpha, beta, gamma, value):
+            return _separated(euler_to_matrix(alpha, beta, gamma) @ Q, value, keep, min_separation_deg)
+    alpha, beta, gamma, value = torus_ascent(p, *angles, steps, max_step, _PRUNE_AFTER, prune)
     return euler_to_matrix(alpha, beta, gamma) @ Q, value
 
 

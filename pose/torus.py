@@ -57,14 +57,12 @@ def _real_dtype(x):
 
 @functools.lru_cache(maxsize=None)
 def _weights_np(L):
-    """w_n w_k tau_{mn}: float64 [2L-1 (m), L (n), L (k)], and the parity mask (m + n even): bool [2L-1, L]."""
+    """w_n w_k tau_{mn}: float64 [2L-1 (m), L (n), L (k)]."""
     m, n = np.arange(-(L - 1), L)[:, None], np.arange(L)[None, :]
     w = np.where(np.arange(L) == 0, 1.0, 2.0)
-    tau = (-1.0) ** np.floor((m - n) / 2)
-    weights, even = (tau * w[None, :])[:, :, None] * w, (m + n) % 2 == 0
+    weights = ((-1.0) ** np.floor((m - n) / 2) * w[None, :])[:, :, None] * w
     weights.setflags(write=False)
-    even.setflags(write=False)
-    return weights, even
+    return weights
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,7 +70,7 @@ def _table_np(L):
     """w_n w_k tau_{mn} Delta^l_{km} Delta^l_{kn}: float64 [(2L-1) L (row (m + L - 1) L + n), L (l), L (k)]."""
     delta = wigner_d_np(L, [np.pi / 2])[0]  # [L, 2L-1 (k), 2L-1 (m)]
     t = np.einsum("lkm,lkn->mnlk", delta[:, L - 1 :, :], delta[:, L - 1 :, L - 1 :])  # [2L-1, L, L, L]
-    t = np.ascontiguousarray((t * _weights_np(L)[0][:, :, None, :]).reshape((2 * L - 1) * L, L, L))
+    t = np.ascontiguousarray((t * _weights_np(L)[:, :, None, :]).reshape((2 * L - 1) * L, L, L))
     t.setflags(write=False)
     return t
 
@@ -113,7 +111,7 @@ def compact_torus_of_half(half):
 def _phase_np(L):
     """(-i)^{m-n} w_n w_k tau_{mn}, the factor from A to P: complex128 [2L-1, L, L]."""
     m, n = np.arange(-(L - 1), L)[:, None, None], np.arange(L)[None, :, None]
-    phase = (-1j) ** (m - n) * _weights_np(L)[0]
+    phase = (-1j) ** (m - n) * _weights_np(L)
     phase.setflags(write=False)
     return phase
 
@@ -160,29 +158,65 @@ def compact_from_torus(A):
 
 
 @functools.lru_cache(maxsize=None)
-def _parity_order_np(L):
-    """Columns (re/im, m, n) of P^T with m + n even, then odd; and the inverse permutation. int32 [2 (2L-1) L] x2."""
-    even = np.tile(_weights_np(L)[1].ravel(), 2)
-    order = np.concatenate([np.flatnonzero(even), np.flatnonzero(~even)]).astype(np.int32)
-    inverse = np.argsort(order).astype(np.int32)
-    order.setflags(write=False)
-    inverse.setflags(write=False)
-    return order, inverse
+def _parity_layout_np(L):
+    """The parity layout of (m, n): (m [2L-1] in the order even m, odd m; n [L] in the order even n, odd n;
+    M_0, the number of even m in -(L-1)..L-1; L_0, the number of even n in 0..L-1).
+
+    In this layout the columns with m + n even (u_k = cos) and odd (sin) are four rectangular blocks of strided
+    slices, (m even, n even), (m odd, n odd) and (m even, n odd), (m odd, n even): no gather (XLA's gather on CPU
+    cost more than the contractions it feeds).
+    """
+    m, n = np.arange(-(L - 1), L), np.arange(L)
+    m_perm, n_perm = np.concatenate([m[m % 2 == 0], m[m % 2 == 1]]), np.concatenate([n[0::2], n[1::2]])
+    for x in (m_perm, n_perm):
+        x.setflags(write=False)
+    return m_perm, n_perm, int(np.sum(m % 2 == 0)), (L + 1) // 2
+
+
+def _parity_blocks(x, L, m_axis):
+    """Blocks {(m parity, n parity): x at those m, n} of x [..., 2L-1 (m) at m_axis, L (n) at m_axis + 1, ...]."""
+    first_even_m = (L - 1) % 2  # index of the even m nearest -(L-1)
+    rank = x.shape.rank
+    m_axis %= rank
+
+    def take(m_start, n_start):
+        index = [slice(None)] * rank
+        index[m_axis], index[m_axis + 1] = slice(m_start, None, 2), slice(n_start, None, 2)
+        return x[tuple(index)]
+
+    return {(a, c): take((first_even_m + a) % 2, c) for a in (0, 1) for c in (0, 1)}
 
 
 def _prepare(p):
-    """P^T split by parity for `_evaluate`: [batch, L (k), columns (re/im, m, n) with m + n even / odd]."""
+    """P^T in the parity layout for `_evaluate` and `torus_grid`: (even, odd), [batch, L (k), columns] with the
+    columns (re/im, m, n) of the blocks with m + n even, (m, n even) then (m, n odd), and odd, (m even, n odd) then
+    (m odd, n even) (`_parity_layout_np`)."""
     L = p.shape[-1]
-    pt = tf.transpose(tf.reshape(p, [tf.shape(p)[0], -1, L]), (0, 2, 1))
-    pt = tf.gather(pt, _parity_order_np(L)[0], axis=2)
-    half = int(np.tile(_weights_np(L)[1].ravel(), 2).sum())
-    return pt[..., :half], pt[..., half:]
+    blocks = _parity_blocks(p, L, m_axis=2)  # [batch, 2, M_a, L_c, L (k)] each
+    flat = {key: tf.reshape(tf.transpose(x, (0, 4, 1, 2, 3)), [tf.shape(p)[0], L, -1]) for key, x in blocks.items()}
+    return tf.concat([flat[0, 0], flat[1, 1]], axis=-1), tf.concat([flat[0, 1], flat[1, 0]], axis=-1)
+
+
+def _from_parity_columns(even, odd, L):
+    """[..., 2 (re/im), 2L-1 (m), L (n)] in the parity layout from the products of `_prepare`'s even and odd columns,
+    even [..., cols_even] and odd [..., cols_odd]."""
+    M0, L0 = _parity_layout_np(L)[2:]
+    M1, L1 = 2 * L - 1 - M0, L - L0
+    lead = tf.shape(even)[:-1]
+
+    def block(x, start, M_a, L_c):
+        return tf.reshape(x[..., start : start + 2 * M_a * L_c], tf.concat([lead, [2, M_a, L_c]], 0))
+
+    even_m = tf.concat([block(even, 0, M0, L0), block(odd, 0, M0, L1)], axis=-1)  # [..., 2, M_0, L]
+    odd_m = tf.concat([block(odd, 2 * M0 * L1, M1, L0), block(even, 2 * M0 * L0, M1, L1)], axis=-1)
+    return tf.concat([even_m, odd_m], axis=-2)
 
 
 @functools.lru_cache(maxsize=None)
 def _grid_tables_np(L, Bp):
     alpha, beta, gamma = so3_grid(Bp, "float64")
-    k, m, n = np.arange(L), np.arange(-(L - 1), L), np.arange(L)
+    k = np.arange(L)
+    m, n = _parity_layout_np(L)[:2]
     kb, ma, ng = np.outer(beta, k), np.outer(m, alpha), np.outer(n, gamma)
     tables = {
         "beta": np.stack([np.cos(kb), np.sin(kb)]),  # [2 (cos, sin), 2B', L (k)]
@@ -195,16 +229,6 @@ def _grid_tables_np(L, Bp):
     return tables
 
 
-@functools.lru_cache(maxsize=None)
-def _grid_order_np(L):
-    """Columns of `_prepare`'s output, (cos | sin) blocks, in the order (n, (re, im), m): int32 [2 (2L-1) L]."""
-    M = 2 * L - 1
-    n, r, m = np.meshgrid(np.arange(L), np.arange(2), np.arange(M), indexing="ij")
-    order = _parity_order_np(L)[1][(r * M * L + m * L + n).ravel()].astype(np.int32)
-    order.setflags(write=False)
-    return order
-
-
 def torus_grid_tables(L, out_bandwidth, dtype="float32"):
     """The cos/sin and DFT tables of `torus_grid`, built once so a loop can pass them in.
 
@@ -215,7 +239,7 @@ def torus_grid_tables(L, out_bandwidth, dtype="float32"):
 
     Returns:
       dict of Tensors: "beta" [2, 2B', L] (cos, sin of k beta_j), "alpha" [2(2L-1), 2 * 2B'] (real form of
-      e^{i m alpha_j}), "gamma" [2L, 2B'] (cos, -sin of n gamma_j).
+      e^{i m alpha_j}), "gamma" [2L, 2B'] (cos, -sin of n gamma_j); m and n in the order even, then odd.
 
     Raises:
       ValueError: if B' < L.
@@ -249,8 +273,8 @@ def torus_grid(p, out_bandwidth, tables=None):
         t = torus_grid_tables(L, out_bandwidth, p.dtype) if tables is None else {
             key: tf.cast(tables[key], p.dtype) for key in ("beta", "alpha", "gamma")}
         even, odd = _prepare(p)
-        g = tf.concat([tf.matmul(t["beta"][0], even), tf.matmul(t["beta"][1], odd)], axis=-1)  # [batch, beta, cols]
-        g = tf.reshape(tf.gather(g, _grid_order_np(L), axis=-1), [-1, 2 * M])  # [(batch, beta, n), (re/im, m)]
+        g = _from_parity_columns(tf.matmul(t["beta"][0], even), tf.matmul(t["beta"][1], odd), L)  # [b, beta, 2, M, L]
+        g = tf.reshape(tf.transpose(g, (0, 1, 4, 2, 3)), [-1, 2 * M])  # [(batch, beta, n), (re/im, m)]
         h = tf.reshape(tf.matmul(g, t["alpha"]), [-1, N, L, 2, N])  # [batch, beta, n, re/im, alpha]
         h = tf.reshape(tf.transpose(h, (0, 4, 1, 3, 2)), [-1, 2 * L])  # [(batch, alpha, beta), (re/im, n)]
         return tf.reshape(tf.matmul(h, t["gamma"]), [-1, N, N, N])
@@ -267,10 +291,10 @@ def _evaluate(prepared, L, alpha, beta, gamma, order):
     u_cos, u_sin = ([cos, -k * sin, -k * k * cos], [sin, k * cos, -k * k * sin]) if order else ([cos], [sin])
     D = len(u_cos)
     u_cos, u_sin = (tf.reshape(tf.stack(u, axis=2), [b, K * D, L]) for u in (u_cos, u_sin))
-    q = tf.concat([tf.matmul(u_cos, even), tf.matmul(u_sin, odd)], axis=-1)  # Q = sum_k P u: [batch, (K, d), cols]
-    q = tf.reshape(tf.gather(q, _parity_order_np(L)[1], axis=-1), [b, K, D * 2 * M, L])  # [.., (d, re/im, m), n]
+    q = _from_parity_columns(tf.matmul(u_cos, even), tf.matmul(u_sin, odd), L)  # Q = sum_k P u: [b, (K, d), 2, M, L]
+    q = tf.reshape(q, [b, K, D * 2 * M, L])  # [.., (d, re/im, m), n]
     # C and its derivatives are bilinear in e^{i m alpha} (times m^p) and e^{i n gamma} (times n^r), p, r <= 2.
-    m, n = tf.range(-(L - 1), L, dtype=even.dtype), tf.range(L, dtype=even.dtype)
+    m, n = (tf.constant(x, even.dtype) for x in _parity_layout_np(L)[:2])
 
     def factors(angle, j):
         c, s = tf.cos(angle[..., None] * j), tf.sin(angle[..., None] * j)
@@ -367,7 +391,7 @@ def _ascent_step(grad, hess):
     return -tf.linalg.matvec(adj, grad) / det[..., None]
 
 
-def torus_ascent(p, alpha, beta, gamma, steps=8, max_step=None):
+def torus_ascent(p, alpha, beta, gamma, steps=8, max_step=None, prune_after=None, prune=None):
     """Damped Newton ascent of C in the Euler angles from starting points, with the exact gradient and Hessian.
 
     A step is -(H - mu I)^{-1} grad (Newton where C is concave, shifted elsewhere); it is taken only when it increases
@@ -380,9 +404,13 @@ def torus_ascent(p, alpha, beta, gamma, steps=8, max_step=None):
       alpha, beta, gamma: real [batch, K], starting points.
       steps: int >= 0, Newton iterations.
       max_step: float, initial cap on the step length in radians (default pi/L).
+      prune_after, prune: optional; after prune_after < steps steps, only the starting points picked by
+        prune(alpha, beta, gamma, value) -> int32 [batch, K'] (indices into K, the angles and C reached so far, each
+        [batch, K]) take the remaining steps (the ascent's cost is per point and per step).
 
     Returns:
-      (alpha, beta, gamma, value): [batch, K] each; value = C at the returned angles, never below the start value.
+      (alpha, beta, gamma, value): [batch, K] each ([batch, K'] with prune); value = C at the returned angles, never
+      below the start value.
     """
     with tf.name_scope("torus_ascent"):
         p = tf.convert_to_tensor(p)
@@ -411,5 +439,11 @@ def torus_ascent(p, alpha, beta, gamma, steps=8, max_step=None):
                     tf.where(accept[..., None], t_grad, grad), tf.where(accept[..., None, None], t_hess, hess),
                     tf.where(accept, radius, radius / 4))
 
-        x, value, *_ = tf.while_loop(lambda *_: True, body, (x, value, grad, hess, radius), maximum_iterations=steps)
+        state = (x, value, grad, hess, radius)
+        if prune is not None and prune_after is not None and prune_after < steps:
+            state = tf.while_loop(lambda *_: True, body, state, maximum_iterations=prune_after)
+            pick = prune(*tf.unstack(state[0], axis=-1), state[1] + constant)
+            state = tuple(tf.gather(t, pick, batch_dims=1) for t in state)
+            steps -= prune_after
+        x, value, *_ = tf.while_loop(lambda *_: True, body, state, maximum_iterations=steps)
         return (*tf.unstack(x, axis=-1), value + constant)
