@@ -86,3 +86,26 @@ def test_torus_values_bad_arguments():
         torus_values(p, tf.zeros([1, 1]), tf.zeros([1, 1]), tf.zeros([1, 1]), order=1)
     with pytest.raises(ValueError, match=r"compact torus coefficients must be real \[batch, 2, 2L-1, L, L\]"):
         torus_values(tf.zeros([1, 2, 6, 4, 4]), tf.zeros([1, 1]), tf.zeros([1, 1]), tf.zeros([1, 1]))
+
+
+def test_torus_ascent_prune_keeps_the_trajectories_of_the_kept_points_random(rng, sphere_signals):
+    # Every point ascends on its own (its own step radius), so pruning after k steps must leave the kept points where
+    # the unpruned ascent takes them; prune sees the state after k steps.
+    chat = _chat(sphere_signals, rng, 2, "float64")
+    p = compact_torus(chat)
+    start = [tf.constant(rng.uniform(0.5, 2.5, size=(2, 5))) for _ in range(3)]
+    *full, full_value = torus_ascent(p, *start, steps=6)
+    *early, early_value = torus_ascent(p, *start, steps=2)
+    pick = np.array([[3, 0], [1, 4]], np.int32)
+    seen = {}
+
+    def prune(alpha, beta, gamma, value):
+        seen.update(angles=(alpha, beta, gamma), value=value)
+        return tf.constant(pick)
+
+    *kept, kept_value = torus_ascent(p, *start, steps=6, prune_after=2, prune=prune)
+    for a, b in zip(seen["angles"], early):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(seen["value"].numpy(), early_value.numpy(), rtol=1e-12)
+    for a, b in zip([*kept, kept_value], [*full, full_value]):
+        np.testing.assert_allclose(a.numpy(), np.take_along_axis(b.numpy(), pick, axis=1), rtol=1e-10, atol=1e-12)
