@@ -6,8 +6,8 @@ with (Lambda_R h)(w) = h(R^T w) and R = Rz(alpha) Ry(beta) Rz(gamma) (DESIGN.md 
 Steps, all batched and compiled once per (shape, dtype, options) (`sphembed.pose.compiled`):
   (1) the compact torus coefficients of C from the correlation coefficients (`sphembed.pose.torus`);
   (2) C exactly on a grid `so3_grid(B_g)` (`torus_grid`): for method "coarse-to-fine" (the default) the coarse grid
-      B_g = coarse_bandwidth (default min(2B, B'), B the maps' bandwidth and B' = out_bandwidth), for method "dense"
-      B_g = B' (the reference);
+      B_g = coarse_bandwidth (default min(max(2B, 16), B'), B the maps' bandwidth and B' = out_bandwidth), for method
+      "dense" B_g = B' (the reference);
   (3) seeds: the `seeds` highest grid local maxima (3x3x3 neighbourhood, periodic in alpha and gamma; above 16
       points per axis the maxima of 2x2x2 blocks that top their 3x3x3 neighbouring blocks; when the grid has fewer,
       the highest other points);
@@ -87,6 +87,12 @@ def _local_maxima(c):
 # Above this many points per axis, local maxima are searched among the maxima of 2x2x2 blocks, each compared with
 # its 3x3x3 neighbouring blocks (the exact 3x3x3 test on every point costs more than the rest of the search there).
 _BLOCK_SEARCH_ABOVE = 16
+
+# The default coarse grid is never coarser than this bandwidth (32^3 points) unless the dense one is: below it the
+# 8 seeds of maps of low bandwidth (the demo's 8 x 8 embeddings, B = 4: a 16^3 grid at 2B) start too far apart for
+# the ascent to settle on the dense answer (demo training-split embedding pairs: 99.35% -> 99.85% within 0.1 deg of
+# dense; benchmarks/bench_pose.py --run reports the held-out ones), at no measurable cost.
+_MIN_COARSE_BANDWIDTH = 16
 
 
 def _grid_candidates(c, size):
@@ -274,7 +280,7 @@ def _resolve(L, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, 
     _check_options(top_k, min_separation_deg, refine_steps, method, seeds)
     Bp = L if out_bandwidth is None else out_bandwidth
     check_bandwidth(Bp)
-    Bc = min(2 * L, Bp) if coarse_bandwidth is None else coarse_bandwidth
+    Bc = min(max(2 * L, _MIN_COARSE_BANDWIDTH), Bp) if coarse_bandwidth is None else coarse_bandwidth
     for name, value in (("out_bandwidth", Bp), ("coarse_bandwidth", Bc)):
         check_bandwidth(value)
         if value < L:
@@ -322,8 +328,8 @@ def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.
       method: "coarse-to-fine" (grid at coarse_bandwidth, then refinement, the best 2 seeds only after 3 steps) or
         "dense" (grid at out_bandwidth, then refinement of every seed; the reference).
       seeds: int, grid local maxima refined per pair (at least top_k are).
-      coarse_bandwidth: int >= B, bandwidth of the coarse grid of "coarse-to-fine" (default min(2B, B'): (4B)^3
-        points, never more than the dense grid).
+      coarse_bandwidth: int >= B, bandwidth of the coarse grid of "coarse-to-fine" (default min(max(2B, 16), B'):
+        (4B)^3 points, at least 32^3, never more than the dense grid).
 
     Returns:
       (rotations, scores): for top_k == 1, float [batch, 3, 3] and [batch]; otherwise [batch, top_k, 3, 3] and

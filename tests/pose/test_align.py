@@ -125,9 +125,9 @@ def test_coarse_to_fine_agrees_with_dense_random(rng, sphere_signals):
 
 
 def test_coarse_to_fine_agrees_with_dense_sphere_maps(rng, sphere_signals):
-    # Sphere-map-sized inputs: 64 x 64 x 2 (B = 32) at B' = 32, where the coarse grid (min(2B, B') = 32) is the dense
-    # one and coarse-to-fine differs from dense only in its refinement: the best 2 seeds after 3 Newton steps take
-    # the remaining 5 (dense refines all 8 seeds for 8 steps). Sets of 128 pairs: rotated (f = Lambda_R h plus
+    # Sphere-map-sized inputs: 64 x 64 x 2 (B = 32) at B' = 32, where the coarse grid (min(max(2B, 16), B') = 32) is
+    # the dense one and coarse-to-fine differs from dense only in its refinement: the best 2 seeds after 3 Newton
+    # steps take the remaining 5 (dense refines all 8 seeds for 8 steps). Sets of 128 pairs: rotated (f = Lambda_R h plus
     # noise of the same power) and independent maps with a real-like spectrum (power per coefficient ~ (l + 1)^-2.5,
     # the slope measured on the procedural sphere maps at B = 32), and independent flat-spectrum maps (the hard
     # case: many local maxima of similar height). Bound: the issue's 99.5% per set, i.e. every pair of 128. Where
@@ -158,6 +158,23 @@ def test_align_default_search_grid_and_coarse_bandwidth(rng, sphere_signals):
     R_d, s_d = align(g, f, out_bandwidth=16, method="dense")
     np.testing.assert_allclose(R_c.numpy(), R_d.numpy(), atol=1e-5)
     np.testing.assert_allclose(s_c.numpy(), s_d.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("L, Bp, want", [(4, 32, 16), (4, 12, 12), (10, 32, 20)])
+def test_align_default_coarse_grid_is_min_of_max_2b_16_and_the_dense_one(rng, sphere_signals, L, Bp, want):
+    # The default coarse bandwidth: 2B, but never below 16 (unless the dense grid is coarser) nor above B'. The
+    # default must give what the explicit value gives, and a different coarse grid must not (it starts from other
+    # seeds, so its rotations differ at round-off at least).
+    flm = sphere_signals.random_flm(rng, L, (2, C))
+    f = sphere_signals.grid_map(flm, L).astype(np.float32)
+    g = rotate_map(f, sphere_signals.random_rotations(rng, 2).astype(np.float32)).numpy()
+    R, s = align(g, f, out_bandwidth=Bp)
+    R_want, s_want = align(g, f, out_bandwidth=Bp, coarse_bandwidth=want)
+    np.testing.assert_array_equal(R.numpy(), R_want.numpy())
+    np.testing.assert_array_equal(s.numpy(), s_want.numpy())
+    if want > L:
+        R_other, _ = align(g, f, out_bandwidth=Bp, coarse_bandwidth=want - 1, refine=True)
+        assert not np.array_equal(R_other.numpy(), R.numpy())
 
 
 def test_align_unrefined_is_the_dense_grid_argmax(rng, sphere_signals):
