@@ -127,10 +127,10 @@ def test_coarse_to_fine_agrees_with_dense_random(rng, sphere_signals):
 def test_coarse_to_fine_agrees_with_dense_sphere_maps(rng, sphere_signals):
     # Sphere-map-sized inputs: 64 x 64 x 2 (B = 32) at B' = 32, where the coarse grid (min(max(2B, 16), B') = 32) is
     # the dense one and coarse-to-fine differs from dense only in its refinement: the best 2 seeds after 3 Newton
-    # steps take the remaining 5 (dense refines all 8 seeds for 8 steps). Sets of 128 pairs: rotated (f = Lambda_R h plus
-    # noise of the same power) and independent maps with a real-like spectrum (power per coefficient ~ (l + 1)^-2.5,
-    # the slope measured on the procedural sphere maps at B = 32), and independent flat-spectrum maps (the hard
-    # case: many local maxima of similar height). Bound: the 99.5% per set, i.e. every pair of 128. Where
+    # steps take the remaining 5 (dense refines all 8 seeds for 8 steps). Sets of 128 pairs: rotated (f = Lambda_R h
+    # plus noise of the same power) and independent maps with a real-like spectrum (power per coefficient ~
+    # (l + 1)^-2.5, the slope measured on the procedural sphere maps at B = 32), and independent flat-spectrum maps
+    # (the hard case: many local maxima of similar height). Bound: the 99.5% per set, i.e. every pair of 128. Where
     # both find the same peak they differ by float32 round-off: the geodesic angle of two float32 rotations that are
     # equal to ~1e-7 reads ~0.01 deg (measured median 0.009 deg); another peak is at least a peak width, ~ the grid
     # step 180/32 = 5.6 deg, away; so 0.1 deg separates the two cases. Measured 400/400 in every set (seed 7).
@@ -173,7 +173,7 @@ def test_align_default_coarse_grid_is_min_of_max_2b_16_and_the_dense_one(rng, sp
     np.testing.assert_array_equal(R.numpy(), R_want.numpy())
     np.testing.assert_array_equal(s.numpy(), s_want.numpy())
     if want > L:
-        R_other, _ = align(g, f, out_bandwidth=Bp, coarse_bandwidth=want - 1, refine=True)
+        R_other, _ = align(g, f, out_bandwidth=Bp, coarse_bandwidth=want - 1)
         assert not np.array_equal(R_other.numpy(), R.numpy())
 
 
