@@ -130,9 +130,9 @@ def test_coarse_to_fine_agrees_with_dense_sphere_maps(rng, sphere_signals):
     # steps take the remaining 5 (dense refines all 8 seeds for 8 steps). Sets of 128 pairs: rotated (f = Lambda_R h
     # plus noise of the same power) and independent maps with a real-like spectrum (power per coefficient ~
     # (l + 1)^-2.5, the slope measured on the procedural sphere maps at B = 32), and independent flat-spectrum maps
-    # (the hard case: many local maxima of similar height). Bound: the 99.5% per set, i.e. every pair of 128. Where
-    # both find the same peak they differ by float32 round-off: the geodesic angle of two float32 rotations that are
-    # equal to ~1e-7 reads ~0.01 deg (measured median 0.009 deg); another peak is at least a peak width, ~ the grid
+    # (the hard case: many local maxima of similar height). Bound: the 99.5% per set, i.e. every pair of 128.
+    # Where both find the same peak they differ by float32 round-off: the geodesic angle of two float32 rotations that
+    # are equal to ~1e-7 reads ~0.01 deg (measured median 0.009 deg); another peak is at least a peak width, ~ the grid
     # step 180/32 = 5.6 deg, away; so 0.1 deg separates the two cases. Measured 400/400 in every set (seed 7).
     n, Bm, Cm = 128, 32, 2
     tilt = (np.arange(Bm) + 1.0)[:, None] ** -1.25  # amplitude per degree: power (l + 1)^-2.5
