@@ -1,7 +1,7 @@
 """Pose alignment: throughput of the public functions as users call them, against a NumPy reference and s2fft.
 
 Usage: python benchmarks/bench_pose.py [--out-bandwidth 32] [--batches 1 8 64 256] [--repeats 3] [--run RUN]
-       [--pairs 2000] [--skip accuracy module ...]
+       [--pairs 2000] [--sphere-pairs 500] [--meshes DIR] [--skip accuracy module ...]
 
 Sections, all measured in one run (one process, the same load) and written to benchmarks/results/pose.json, with the
 plot benchmarks/results/pose_throughput.png:
@@ -12,14 +12,19 @@ plot benchmarks/results/pose_throughput.png:
               SO(3) grid of 63 x 64 x 63 points, argmax; needs the optional `bench` extra), the public
               `align(f, h, out_bandwidth=B', method="dense")` (grid + refinement), `align(..., refine=False)` (grid
               argmax) and the default coarse-to-fine `align(f, h, out_bandwidth=B')`, each called on numpy arrays
-              exactly as a user would; plus the working memory per pair of the grid search.
+              exactly as a user would; for the sphere maps also coarse-to-fine on the low-passed grid
+              (`coarse_bandwidth=3B/4`, below B: for rotated copies of one map); plus the working memory per pair of
+              the grid search.
   per-call    one pair per call in a Python loop: align, so3_correlation, relative_pose (after the first call).
   module      the pose SavedModel (`export-hub --model pose`) on images -> R_ab at batch 1 and 64, and its two
               parts measured alone: the embedding network on both images and the alignment of the embeddings.
   accuracy    coarse-to-fine against dense (same seeds) and against dense with the grid argmax as its only seed
               (the search before this change): random band-limited 4-channel pairs at B = 8 (independent maps, and
               rotated maps plus noise of equal power), and with --run the embeddings of a demo run's held-out
-              images for the eval-pose pairs; the pairs that differ are listed with the angle between the two
+              images for the eval-pose pairs; the low-passed grid (`coarse_bandwidth=3B/4`) against dense on 64x64x2
+              sphere maps (B = 32): random rotated and independent pairs and, with --meshes, the ray-cast sphere
+              maps of a mesh folder's meshes (each mesh at two random rotations, and each against another mesh of
+              its category); the pairs that differ are listed (the first 100) with the angle between the two
               answers, the score gap and which of the dense search's refined peaks coarse-to-fine took instead.
 """
 
@@ -43,6 +48,9 @@ from sphembed.pose.correlation import so3_correlation
 from sphembed.pose.relative import relative_pose
 
 CASES = (("embedding 16x16x32", 8, 32), ("sphere map 64x64x2", 32, 2))
+# The sphere maps' low-passed coarse grid, as a fraction of their bandwidth (align's coarse_bandwidth below B).
+LOW_PASS = 3 / 4
+LISTED_MISSES = 100
 SECTIONS = ("throughput", "per-call", "module", "accuracy")
 
 
@@ -108,6 +116,11 @@ def s2fft_job(B, Bp):
     return (lambda flm: np.moveaxis(np.asarray(to_maps(flm)), 1, -1)), (lambda f, h: np.asarray(run(f, h)))
 
 
+def _low_pass(B):
+    """The low-passed coarse bandwidth of maps of bandwidth B (>= 16, the default floor of the coarse grid)."""
+    return max(int(LOW_PASS * B), 16)
+
+
 def grid_memory_mib(L, Bg):
     """Working memory per pair of the grid search in float32: the grid, the beta transform and the alpha DFT."""
     N = 2 * Bg
@@ -135,8 +148,11 @@ def throughput(args, rng, rows):
             if s2 is not None:
                 maps = [s2[0](x) for x in (fl, hl)]
                 row["s2fft pairs/s"] = batch / time_call(lambda: s2[1](*maps), args.repeats)
-            for name, options in (("dense grid", dict(refine=False)), ("dense refined", dict(method="dense")),
-                                  ("coarse-to-fine", {})):
+            cases = [("dense grid", dict(refine=False)), ("dense refined", dict(method="dense")), ("coarse-to-fine", {})]
+            if B > _low_pass(B):
+                cases.append(("low-pass coarse-to-fine", dict(coarse_bandwidth=_low_pass(B))))
+            row["low-pass coarse-to-fine pairs/s"] = "n/a"
+            for name, options in cases:
                 row[f"{name} pairs/s"] = batch / time_call(lambda: align(f, h, out_bandwidth=Bp, **options),
                                                            args.repeats)
             row["coarse-to-fine / s2fft"] = (row["coarse-to-fine pairs/s"] / row["s2fft pairs/s"]
@@ -214,21 +230,23 @@ def _degrees(R1, R2):
     return np.degrees(geodesic_angle(tf.cast(R1, tf.float64), tf.cast(R2, tf.float64)).numpy())
 
 
-def compare(name, f, h, Bp, chunk=256):
-    """Coarse-to-fine vs dense on pairs (f, h): a summary row and the pairs that differ by >= 0.1 deg."""
+def compare(name, f, h, Bp, chunk=256, **c2f_options):
+    """Coarse-to-fine (with c2f_options) vs dense on pairs (f, h): a summary row and the first LISTED_MISSES pairs
+    that differ by >= 0.1 deg."""
     def run(**options):
         parts = [align(f[i:i + chunk], h[i:i + chunk], out_bandwidth=Bp, **options) for i in range(0, len(f), chunk)]
         return tuple(np.concatenate([p[k].numpy() for p in parts]) for k in (0, 1))
 
-    R_c, s_c = run()
+    R_c, s_c = run(**c2f_options)
     R_d, s_d = run(method="dense")
     R_1, s_1 = run(method="dense", seeds=1)
     err, err_1 = _degrees(R_c, R_d), _degrees(R_c, R_1)
     row = {"pairs": name, "n": len(f), "within 0.1 deg of dense": float(np.mean(err < 0.1)),
            "within 0.1 deg of dense, 1 seed": float(np.mean(err_1 < 0.1)),
-           "dense 1 seed lower than coarse-to-fine": int(np.sum(s_1 < s_c - 1e-5 * np.abs(s_c)))}
+           "dense 1 seed lower than coarse-to-fine": int(np.sum(s_1 < s_c - 1e-5 * np.abs(s_c))),
+           "coarse bandwidth": c2f_options.get("coarse_bandwidth", "default")}
     misses = []
-    for i in np.flatnonzero(err >= 0.1):
+    for i in np.flatnonzero(err >= 0.1)[:LISTED_MISSES]:
         peaks, scores = align(f[i:i + 1], h[i:i + 1], out_bandwidth=Bp, method="dense", top_k=8,
                               min_separation_deg=1.0)
         rank = int(np.argmin(_degrees(peaks[0], np.broadcast_to(R_c[i], (8, 3, 3)))))
@@ -241,19 +259,48 @@ def compare(name, f, h, Bp, chunk=256):
 
 def accuracy(args, rng):
     rows, misses = [], {}
-    n = args.pairs
-    f, h, _, _ = rotated_pairs(rng, 8, 4, n)
-    sets = {"rotated + noise, B = 8, C = 4": (f, h)}
-    fi, hi = (tf.cast(isht(tf.constant(random_flm(rng, 8, (n, 4))), 8), tf.float32).numpy() for _ in range(2))
-    sets["independent, B = 8, C = 4"] = (fi, hi)
+    n, m = args.pairs, args.sphere_pairs
+
+    def independent(B, C, count):
+        return tuple(tf.cast(isht(tf.constant(random_flm(rng, B, (count, C))), B), tf.float32).numpy()
+                     for _ in range(2))
+
+    sets = {"rotated + noise, B = 8, C = 4": rotated_pairs(rng, 8, 4, n)[:2],
+            "independent, B = 8, C = 4": independent(8, 4, n)}
     if args.run:
         sets["demo embeddings (eval-pose pairs)"] = demo_embeddings(args.run)
+    options = dict.fromkeys(sets, {})
+    low_passed = {"sphere maps: rotated + noise, B = 32, C = 2": rotated_pairs(rng, 32, 2, m)[:2],
+                  "sphere maps: independent, B = 32, C = 2": independent(32, 2, m)}
+    if args.meshes:
+        low_passed.update(mesh_sphere_maps(args.meshes, 32, rng))
+    sets.update(low_passed)
+    options.update(dict.fromkeys(low_passed, {"coarse_bandwidth": _low_pass(32)}))
     for name, (f, h) in sets.items():
-        row, missed = compare(name, f, h, args.out_bandwidth)
+        row, missed = compare(name, f, h, args.out_bandwidth, **options[name])
         rows.append(row)
         misses[name] = missed
         print(row, missed, flush=True)
     return rows, misses
+
+
+def mesh_sphere_maps(folder, B, rng):
+    """Ray-cast sphere maps [n, 2B, 2B, 2] of a mesh folder's meshes, as {name: (f, h)}: each mesh at two random
+    rotations (one object), and each mesh against the next one of its category (two objects)."""
+    from sphembed.data.meshes import find_meshes, load_mesh, rotate_mesh
+    from sphembed.data.spheremap import sphere_map
+
+    entries = find_meshes(folder)[1]
+    maps, categories = [], []
+    for e in entries:
+        mesh = load_mesh(e["path"])
+        maps.append([sphere_map(rotate_mesh(mesh, R), B) for R in Rotation.random(2, random_state=rng).as_matrix()])
+        categories.append(e["category"])
+    f, h = (np.stack(x) for x in zip(*maps))
+    other = [next((j for j in [*range(i + 1, len(entries)), *range(i)] if categories[j] == c), i)
+             for i, c in enumerate(categories)]
+    return {f"{folder} sphere maps: one mesh, two rotations": (f, h),
+            f"{folder} sphere maps: two meshes of a category": (f, h[other])}
 
 
 def demo_embeddings(run):
@@ -284,16 +331,19 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     columns = [c for c in ("NumPy pairs/s", "s2fft pairs/s", "dense grid pairs/s", "dense refined pairs/s",
-                           "coarse-to-fine pairs/s") if any(c in r for r in rows)]
+                           "coarse-to-fine pairs/s", "low-pass coarse-to-fine pairs/s")
+               if any(isinstance(r.get(c), float) for r in rows)]
     inputs = list(dict.fromkeys(r["input"] for r in rows))
     fig, axes = plt.subplots(1, len(inputs), figsize=(5.5 * len(inputs), 4.2), squeeze=False)
     for ax, label in zip(axes[0], inputs):
         sel = [r for r in rows if r["input"] == label]
         for column in columns:
-            ax.plot([r["batch"] for r in sel], [r[column] for r in sel], marker="o", label=column[:-8])
+            points = [(r["batch"], r[column]) for r in sel if isinstance(r.get(column), float)]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=column[:-8])
         ax.set(xscale="log", yscale="log", xlabel="batch (pairs per call)", ylabel="pairs/s", title=label)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -305,6 +355,10 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256], help="pairs per call")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per case (median reported)")
     parser.add_argument("--pairs", type=int, default=2000, help="random pairs per accuracy set (default 2000)")
+    parser.add_argument("--sphere-pairs", type=int, default=500, help="pairs per sphere-map accuracy set "
+                        "(default 500)")
+    parser.add_argument("--meshes", default=None, help="a mesh folder (e.g. /work/shared/meshes): its ray-cast "
+                        "sphere maps join the accuracy section")
     parser.add_argument("--run", default=None, help="a `sphembed demo` run directory: its embedding network for "
                         "the pose module and its held-out embeddings for the accuracy section")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, help="sections to leave out")
@@ -323,7 +377,7 @@ def main(argv=None):
     if "accuracy" not in args.skip:
         results["accuracy"], results["accuracy misses"] = accuracy(args, rng)
     columns = ["input", "batch", "NumPy pairs/s", "s2fft pairs/s", "dense grid pairs/s", "dense refined pairs/s",
-               "coarse-to-fine pairs/s", "coarse-to-fine / s2fft", "dense grid MiB/pair", "coarse grid MiB/pair",
+               "coarse-to-fine pairs/s", "low-pass coarse-to-fine pairs/s", "coarse-to-fine / s2fft", "dense grid MiB/pair", "coarse grid MiB/pair",
                "NumPy = TF grid argmax"]
     results.update(load_before=load, load_after=os.getloadavg(), argv=sys.argv[1:])
     report("pose", rows, [c for c in columns if all(c in r for r in rows)] if rows else ["input"],

@@ -7,7 +7,9 @@ Steps, all batched and compiled once per (shape, dtype, options) (`sphembed.pose
   (1) the compact torus coefficients of C from the correlation coefficients (`sphembed.pose.torus`);
   (2) C exactly on a grid `so3_grid(B_g)` (`torus_grid`): for method "coarse-to-fine" (the default) the coarse grid
       B_g = coarse_bandwidth (default min(max(2B, 16), B'), B the maps' bandwidth and B' = out_bandwidth), for method
-      "dense" B_g = B' (the reference);
+      "dense" B_g = B' (the reference); a coarse_bandwidth below B gives the grid of the low-passed correlation, the
+      terms of degree l < B_g only (the correlation of the maps' degrees < B_g: the seeds of rotated copies of one
+      map, not of unrelated maps, whose peaks the high degrees rank; README "Performance");
   (3) seeds: the `seeds` highest grid local maxima (3x3x3 neighbourhood, periodic in alpha and gamma; above 16
       points per axis the maxima of 2x2x2 blocks that top their 3x3x3 neighbouring blocks; when the grid has fewer,
       the highest other points);
@@ -258,8 +260,13 @@ def _refine_in_frames(chat, R, steps, max_step, keep=None, min_separation_deg=30
 def _align_chat(chat, tables=None, *, out_bandwidth, grid_bandwidth, top_k, min_separation_deg, refine_steps, seeds,
                 method):
     """align_coefficients on checked arguments: (rotations, scores) as `align` returns them."""
-    p = compact_torus(chat)
-    c = torus_grid(p, grid_bandwidth, tables if grid_bandwidth == out_bandwidth else None)
+    L = chat.shape[1]
+    if grid_bandwidth < L:  # the low-passed correlation: its terms of degree l < grid_bandwidth, |m|, |n| <= l
+        lo, hi = L - grid_bandwidth, L + grid_bandwidth - 1
+        chat_grid = chat[:, :grid_bandwidth, lo:hi, lo:hi]
+    else:
+        chat_grid = chat
+    c = torus_grid(compact_torus(chat_grid), grid_bandwidth, tables if grid_bandwidth == out_bandwidth else None)
     size = max(seeds, top_k) if refine_steps else _pool_size(top_k, (2 * grid_bandwidth) ** 3)
     score, idx = _grid_candidates(c, size)
     R = euler_to_matrix(*_angles_of(idx, grid_bandwidth, c.dtype))
@@ -281,11 +288,13 @@ def _resolve(L, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, 
     Bp = L if out_bandwidth is None else out_bandwidth
     check_bandwidth(Bp)
     Bc = min(max(2 * L, _MIN_COARSE_BANDWIDTH), Bp) if coarse_bandwidth is None else coarse_bandwidth
-    for name, value in (("out_bandwidth", Bp), ("coarse_bandwidth", Bc)):
-        check_bandwidth(value)
-        if value < L:
-            raise ValueError(f"{name}={value} must be >= the input bandwidth {L}")
+    check_bandwidth(Bc)
+    if Bp < L:
+        raise ValueError(f"out_bandwidth={Bp} must be >= the input bandwidth {L}")
     steps = refine_steps if refine else 0
+    if steps and method == "coarse-to-fine" and Bc ** 3 < max(seeds, top_k):  # Bc^3 blocks of 2x2x2 grid points
+        raise ValueError(f"coarse_bandwidth={Bc} gives a grid of {Bc ** 3} blocks of 2x2x2 points, fewer than the "
+                         f"{max(seeds, top_k)} seeds (seeds, top_k) it must give")
     return dict(out_bandwidth=Bp, grid_bandwidth=Bc if steps and method == "coarse-to-fine" else Bp, top_k=top_k,
                 min_separation_deg=float(min_separation_deg), refine_steps=steps, seeds=seeds, method=method)
 
@@ -328,8 +337,10 @@ def align(f, h, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.
       method: "coarse-to-fine" (grid at coarse_bandwidth, then refinement, the best 2 seeds only after 3 steps) or
         "dense" (grid at out_bandwidth, then refinement of every seed; the reference).
       seeds: int, grid local maxima refined per pair (at least top_k are).
-      coarse_bandwidth: int >= B, bandwidth of the coarse grid of "coarse-to-fine" (default min(max(2B, 16), B'):
-        (4B)^3 points, at least 32^3, never more than the dense grid).
+      coarse_bandwidth: int, bandwidth of the coarse grid of "coarse-to-fine" (default min(max(2B, 16), B'):
+        (4B)^3 points, at least 32^3, never more than the dense grid). Below B the grid holds the low-passed
+        correlation (degrees < coarse_bandwidth): for rotated copies of one map (registration) it finds the dense
+        answer at a fraction of the cost, for unrelated maps it often does not (README "Performance").
 
     Returns:
       (rotations, scores): for top_k == 1, float [batch, 3, 3] and [batch]; otherwise [batch, top_k, 3, 3] and
