@@ -148,7 +148,8 @@ def throughput(args, rng, rows):
             if s2 is not None:
                 maps = [s2[0](x) for x in (fl, hl)]
                 row["s2fft pairs/s"] = batch / time_call(lambda: s2[1](*maps), args.repeats)
-            cases = [("dense grid", dict(refine=False)), ("dense refined", dict(method="dense")), ("coarse-to-fine", {})]
+            cases = [("dense grid", dict(refine=False)), ("dense refined", dict(method="dense")),
+                     ("coarse-to-fine", {})]
             if B > _low_pass(B):
                 cases.append(("low-pass coarse-to-fine", dict(coarse_bandwidth=_low_pass(B))))
             row["low-pass coarse-to-fine pairs/s"] = "n/a"
@@ -377,8 +378,8 @@ def main(argv=None):
     if "accuracy" not in args.skip:
         results["accuracy"], results["accuracy misses"] = accuracy(args, rng)
     columns = ["input", "batch", "NumPy pairs/s", "s2fft pairs/s", "dense grid pairs/s", "dense refined pairs/s",
-               "coarse-to-fine pairs/s", "low-pass coarse-to-fine pairs/s", "coarse-to-fine / s2fft", "dense grid MiB/pair", "coarse grid MiB/pair",
-               "NumPy = TF grid argmax"]
+               "coarse-to-fine pairs/s", "low-pass coarse-to-fine pairs/s", "coarse-to-fine / s2fft",
+               "dense grid MiB/pair", "coarse grid MiB/pair", "NumPy = TF grid argmax"]
     results.update(load_before=load, load_after=os.getloadavg(), argv=sys.argv[1:])
     report("pose", rows, [c for c in columns if all(c in r for r in rows)] if rows else ["input"],
                   notes=f"B' = {args.out_bandwidth}; float32 TF through the public align (numpy inputs, one call per "
