@@ -51,6 +51,8 @@ CASES = (("embedding 16x16x32", 8, 32), ("sphere map 64x64x2", 32, 2))
 # The sphere maps' low-passed coarse grid, as a fraction of their bandwidth (align's coarse_bandwidth below B).
 LOW_PASS = 3 / 4
 LISTED_MISSES = 100
+# Each timed sample of the TF paths runs for at least this long (a batch-1 call takes ~1-5 ms).
+MIN_SECONDS = 0.25
 SECTIONS = ("throughput", "per-call", "module", "accuracy")
 
 
@@ -155,7 +157,7 @@ def throughput(args, rng, rows):
             row["low-pass coarse-to-fine pairs/s"] = "n/a"
             for name, options in cases:
                 row[f"{name} pairs/s"] = batch / time_call(lambda: align(f, h, out_bandwidth=Bp, **options),
-                                                           args.repeats)
+                                                           args.repeats, min_seconds=MIN_SECONDS)
             row["coarse-to-fine / s2fft"] = (row["coarse-to-fine pairs/s"] / row["s2fft pairs/s"]
                                              if s2 is not None else "n/a")
             row["dense grid MiB/pair"] = grid_memory_mib(B, Bp)
@@ -354,7 +356,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-bandwidth", type=int, default=32, help="B' of the dense SO(3) grid (default 32)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256], help="pairs per call")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per case (median reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed samples per case, median reported (TF "
+                        "paths: each sample >= 0.25 s of calls)")
     parser.add_argument("--pairs", type=int, default=2000, help="random pairs per accuracy set (default 2000)")
     parser.add_argument("--sphere-pairs", type=int, default=500, help="pairs per sphere-map accuracy set "
                         "(default 500)")

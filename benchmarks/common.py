@@ -8,15 +8,22 @@ import time
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def time_call(fn, repeats=5, warmup=1):
-    """Median wall-clock seconds of fn() over `repeats` calls after `warmup` untimed calls."""
+def time_call(fn, repeats=5, warmup=1, min_seconds=0.0):
+    """Median wall-clock seconds of one fn() call over `repeats` samples after `warmup` untimed calls; each sample
+    runs fn() until at least min_seconds have passed and counts the mean time per call (for calls of ~1 ms, whose
+    single timings scatter with the machine's noise)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        times.append(elapsed / calls)
     return sorted(times)[len(times) // 2]
 
 
