@@ -292,11 +292,12 @@ def _resolve(L, out_bandwidth, refine, top_k, min_separation_deg, refine_steps, 
     if Bp < L:
         raise ValueError(f"out_bandwidth={Bp} must be >= the input bandwidth {L}")
     steps = refine_steps if refine else 0
-    if steps and method == "coarse-to-fine" and Bc ** 3 < max(seeds, top_k):  # Bc^3 blocks of 2x2x2 grid points
-        raise ValueError(f"coarse_bandwidth={Bc} gives a grid of {Bc ** 3} blocks of 2x2x2 points, fewer than the "
+    Bg, name = (Bc, "coarse_bandwidth") if steps and method == "coarse-to-fine" else (Bp, "out_bandwidth")
+    if steps and Bg ** 3 < max(seeds, top_k):  # the seeds come from Bg^3 blocks of 2x2x2 grid points
+        raise ValueError(f"{name}={Bg} gives a grid of {Bg ** 3} blocks of 2x2x2 points, fewer than the "
                          f"{max(seeds, top_k)} seeds (seeds, top_k) it must give")
-    return dict(out_bandwidth=Bp, grid_bandwidth=Bc if steps and method == "coarse-to-fine" else Bp, top_k=top_k,
-                min_separation_deg=float(min_separation_deg), refine_steps=steps, seeds=seeds, method=method)
+    return dict(out_bandwidth=Bp, grid_bandwidth=Bg, top_k=top_k, min_separation_deg=float(min_separation_deg),
+                refine_steps=steps, seeds=seeds, method=method)
 
 
 def align_coefficients(chat, out_bandwidth=None, refine=True, top_k=1, min_separation_deg=30.0, refine_steps=8,

@@ -247,3 +247,10 @@ def test_align_bad_options(kwargs, match):
     f = np.zeros((1, 8, 8, 1), np.float32)
     with pytest.raises(ValueError, match=match):
         align(f, f, **kwargs)
+
+
+def test_align_dense_grid_with_fewer_blocks_than_seeds_is_named():
+    # The dense search seeds from its grid at out_bandwidth too: B' = 1 (a 2^3 grid, one 2x2x2 block) cannot give 8.
+    f = np.ones((1, 2, 2, 1), np.float32)
+    with pytest.raises(ValueError, match="out_bandwidth=1 gives a grid of 1 blocks of 2x2x2 points, fewer than the 8"):
+        align(f, f, method="dense")
